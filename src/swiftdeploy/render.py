@@ -1,0 +1,94 @@
+"""Pure rendering: (manifest slice, template) -> text.
+
+Each generated file sees only the manifest fields listed for it in OUTPUTS, so the dependency the task
+graph records (that slice) is exactly what the output can depend on: a template that reaches for
+anything else fails with StrictUndefined instead of going silently stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import SwiftDeployError
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+
+GENERATION_MARK = "@@GENERATION@@"
+
+# generated file -> (template, manifest fields it reads)
+OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "nginx.conf": ("nginx.conf.j2", (
+        "services.name", "services.port", "services.mode", "services.canary.weight", "nginx.port",
+        "nginx.proxy_timeout", "nginx.contact")),
+    "docker-compose.yml": ("docker-compose.yml.j2", (
+        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
+    "opa-config.yaml": ("opa-config.yaml.j2", ("project", "services.name")),
+}
+
+
+class RenderError(SwiftDeployError):
+    pass
+
+
+def manifest_slice(manifest: Manifest, fields: tuple[str, ...]) -> dict:
+    """A nested dict holding only the given dotted fields of the manifest."""
+    full, picked = asdict(manifest), {}
+    for dotted in fields:
+        keys = dotted.split(".")
+        source, target = full, picked
+        for key in keys[:-1]:
+            source, target = source[key], target.setdefault(key, {})
+        target[keys[-1]] = source[keys[-1]]
+    return picked
+
+
+def render(output: str, manifest: Manifest, templates_dir: str | Path = "templates") -> str:
+    """The text of generated/<output> for this manifest."""
+    import jinja2  # imported here so that `doit list` (which reads OUTPUTS) stays fast
+
+    template_name, fields = OUTPUTS[output]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["json"] = _json_string
+    try:
+        text = env.get_template(template_name).render(**manifest_slice(manifest, fields))
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"{templates_dir}/{template_name}: template not found") from None
+    except jinja2.UndefinedError as err:
+        raise RenderError(f"{templates_dir}/{template_name}: {err.message} (not in the manifest fields "
+                          f"this file may read; see OUTPUTS in render.py)") from None
+    except jinja2.TemplateSyntaxError as err:
+        raise RenderError(f"{templates_dir}/{template_name}:{err.lineno}: {err.message}") from None
+    return _stamp_generation(text)
+
+
+def generation_of(text: str) -> str:
+    """The config generation an nginx.conf announces (its X-Config-Generation header value)."""
+    for line in text.splitlines():
+        if "X-Config-Generation" in line:
+            return line.split()[-2].strip("'\";")
+    raise RenderError("nginx.conf carries no X-Config-Generation header")
+
+
+def _stamp_generation(text: str) -> str:
+    if GENERATION_MARK not in text:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text.replace(GENERATION_MARK, digest)
+
+
+def _json_string(value) -> str:
+    """A value as a double-quoted string, safe inside YAML and nginx strings."""
+    import json
+
+    return json.dumps(str(value))
