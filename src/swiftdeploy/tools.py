@@ -1,6 +1,7 @@
 """Where the external binaries the project drives are found."""
 
 import os
+import sys
 import shutil
 from pathlib import Path
 
@@ -26,3 +27,27 @@ def _find(env_var: str, local: Path, name: str) -> str:
 def opa_binary() -> str:
     """The opa binary: $SWIFTDEPLOY_OPA, then .tools/bin/opa, then PATH."""
     return _find("SWIFTDEPLOY_OPA", PROJECT_ROOT / ".tools" / "bin" / "opa", "opa")
+
+
+def compose_binary() -> list[str]:
+    """The argv prefix that runs Compose v2: $SWIFTDEPLOY_COMPOSE, `docker compose`, or docker-compose."""
+    explicit = os.environ.get("SWIFTDEPLOY_COMPOSE")
+    if explicit:
+        return explicit.split()
+    docker = shutil.which("docker")
+    if docker and _has_compose_plugin(docker):
+        return [docker, "compose"]
+    for candidate in (Path(sys.executable).parent / "docker-compose", shutil.which("docker-compose")):
+        if candidate and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    raise SwiftDeployError("Docker Compose v2 not found (install the compose plugin, or run scripts/setup)")
+
+
+def _has_compose_plugin(docker: str) -> bool:
+    import subprocess
+
+    try:
+        result = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0

@@ -1,0 +1,199 @@
+"""The rendered nginx.conf, run by a real nginx against two loopback upstreams standing in for the tracks.
+
+Only the addresses are rewritten (compose service names do not resolve on the host); every other
+directive is the generated one.
+"""
+
+import dataclasses
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from swiftdeploy.manifest import load_manifest
+from swiftdeploy.render import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Track:
+    """A tiny app standing in for one track: answers JSON naming itself; can be told to be slow."""
+
+    def __init__(self, name: str):
+        self.name, self.delay, self.hits = name, 0.0, 0
+        track = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: stop() really ends the track
+
+            def do_GET(self):
+                track.hits += 1
+                time.sleep(track.delay)
+                body = json.dumps({"track": track.name}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if track.name == "canary":
+                    self.send_header("X-Mode", "canary")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class LiveNginx:
+    def __init__(self, workdir: Path, text: str, stable: Track, canary: Track):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.port = free_port()
+        self.log = workdir / "access.log"
+        text = (text.replace("/tmp/", f"{workdir}/")
+                    .replace("app-stable:3000", f"127.0.0.1:{stable.port}")
+                    .replace("app-canary:3000", f"127.0.0.1:{canary.port}")
+                    .replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+                    .replace("/var/log/nginx/swiftdeploy-access.log", str(self.log)))
+        self.conf = workdir / "nginx.conf"
+        self.conf.write_text(text)
+        check = subprocess.run([nginx, "-t", "-c", str(self.conf)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        self.process = subprocess.Popen([nginx, "-c", str(self.conf), "-g", "daemon off;"],
+                                        stderr=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("nginx did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def tracks():
+    stable, canary = Track("stable"), Track("canary")
+    yield stable, canary
+    stable.stop()
+    canary.stop()
+
+
+@pytest.fixture
+def serve(tmp_path, tracks):
+    started = []
+
+    def start(manifest):
+        if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+            pytest.fail("nginx is not installed (scripts/setup installs Debian's nginx-light)")
+        live = LiveNginx(tmp_path, render("nginx.conf", manifest, ROOT / "templates"), *tracks)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+def manifest_in(mode="stable", weight=100, timeout=30):
+    m = load_manifest(ROOT / "manifest.yaml")
+    services = dataclasses.replace(m.services, mode=mode, canary=dataclasses.replace(m.services.canary, weight=weight))
+    return dataclasses.replace(m, services=services, nginx=dataclasses.replace(m.nginx, proxy_timeout=timeout))
+
+
+def fresh_get(url, **kwargs):
+    return requests.get(url, headers={"Connection": "close"}, timeout=10, **kwargs)
+
+
+def test_stable_mode_sends_everything_to_stable_with_the_deployed_by_header(serve, tracks):
+    live = serve(manifest_in())
+    answers = [fresh_get(live.url + "/") for _ in range(20)]
+    assert {r.json()["track"] for r in answers} == {"stable"}
+    assert all(r.headers["X-Deployed-By"] == "swiftdeploy" for r in answers)
+    assert re.fullmatch(r"[0-9a-f]{12}", answers[0].headers["X-Config-Generation"])
+
+
+def test_canary_weight_splits_traffic_exactly_and_chaos_goes_to_the_canary(serve, tracks):
+    live = serve(manifest_in("canary", weight=20))
+    answers = [fresh_get(live.url + "/").json()["track"] for _ in range(200)]
+    share = answers.count("canary") / len(answers)
+    assert 0.15 <= share <= 0.25, share
+    chaos = requests.post(live.url + "/chaos", json={"mode": "recover"}, timeout=10)
+    assert chaos.json()["track"] == "canary" and chaos.headers["X-Mode"] == "canary"
+
+
+def test_full_weight_canary_falls_back_to_stable_when_the_canary_dies(serve, tracks):
+    stable, canary = tracks
+    live = serve(manifest_in("canary", weight=100))
+    assert {fresh_get(live.url + "/").json()["track"] for _ in range(10)} == {"canary"}
+    canary.stop()
+    answers = [fresh_get(live.url + "/") for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10
+    assert {r.json()["track"] for r in answers} == {"stable"}
+
+
+def test_metrics_are_not_reachable_through_the_public_port(serve, tracks):
+    live = serve(manifest_in())
+    answer = fresh_get(live.url + "/metrics")
+    assert answer.status_code == 404 and answer.json()["code"] == 404
+    assert tracks[0].hits == 0
+
+
+def test_a_dead_upstream_answers_json_502(serve, tracks):
+    stable, _ = tracks
+    live = serve(manifest_in())
+    stable.stop()
+    answer = fresh_get(live.url + "/")
+    assert answer.status_code == 502
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == {"error": "Bad Gateway", "code": 502, "service": "app", "contact": "ops@example.com"}
+    assert answer.headers["X-Deployed-By"] == "swiftdeploy"
+
+
+def test_a_slow_upstream_past_proxy_timeout_answers_json_504(serve, tracks):
+    stable, _ = tracks
+    stable.delay = 2.5
+    live = serve(manifest_in(timeout=1))
+    answer = fresh_get(live.url + "/")
+    assert answer.status_code == 504 and answer.json()["code"] == 504
+
+
+def test_an_oversized_body_is_refused_with_json_413(serve, tracks):
+    live = serve(manifest_in("canary"))
+    answer = requests.post(live.url + "/chaos", data=b"x" * 100_000, timeout=10)
+    assert answer.status_code == 413 and answer.json()["code"] == 413
+
+
+def test_the_access_log_has_the_required_format(serve, tracks):
+    live = serve(manifest_in())
+    fresh_get(live.url + "/healthz?probe=1")
+    time.sleep(0.2)
+    line = live.log.read_text().splitlines()[-1]
+    pattern = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \| 200 \| \d+\.\d{3}s \| 127\.0\.0\.1:\d+ \| GET /healthz\?probe=1 HTTP/1\.1"
+    assert re.fullmatch(pattern, line), line

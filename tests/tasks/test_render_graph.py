@@ -1,0 +1,124 @@
+"""doit init: one subtask per generated file, rebuilt only when its own inputs change."""
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from conftest import copy_project, run_doit
+
+OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml"]
+
+
+def executed(result) -> set[str]:
+    """Tasks doit ran (". name"), as opposed to skipped as up to date ("-- name")."""
+    return {line[3:].strip() for line in result.stdout.splitlines() if line.startswith(".  ")}
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {name: (project / "generated" / name).read_bytes() for name in OUTPUTS}
+
+
+def test_first_run_renders_every_file_and_the_tokens(project):
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml", "init:secrets"}
+    for name in OUTPUTS:
+        assert (project / "generated" / name).stat().st_size > 0
+    secrets = project / ".swiftdeploy"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for name in ("opa.env", "app.env"):
+        assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600
+    token = (secrets / "opa.env").read_text().split("=", 1)[1].strip()
+    assert len(token) == 64 and token not in result.stdout + result.stderr
+
+
+def test_a_second_run_does_nothing_and_touches_no_file(project):
+    run_doit(project, "init", check=True)
+    mtimes = {n: (project / "generated" / n).stat().st_mtime_ns for n in OUTPUTS}
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == set()
+    assert {n: (project / "generated" / n).stat().st_mtime_ns for n in OUTPUTS} == mtimes
+
+
+def test_deleting_generated_regenerates_byte_identical_files(project):
+    run_doit(project, "init", check=True)
+    before = snapshot(project)
+    tokens = (project / ".swiftdeploy" / "opa.env").read_bytes()
+    shutil.rmtree(project / "generated")
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml"}
+    assert snapshot(project) == before
+    assert (project / ".swiftdeploy" / "opa.env").read_bytes() == tokens, "existing tokens are never replaced"
+
+
+def test_changing_only_the_nginx_template_rerenders_only_nginx_conf(project):
+    run_doit(project, "init", check=True)
+    template = project / "templates" / "nginx.conf.j2"
+    template.write_text(template.read_text().replace("keepalive_timeout 65s;", "keepalive_timeout 60s;"))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf"}
+    assert "keepalive_timeout 60s;" in (project / "generated" / "nginx.conf").read_text()
+
+
+def test_changing_only_nginx_port_rerenders_only_the_files_that_use_it(project):
+    run_doit(project, "init", check=True)
+    opa_before = (project / "generated" / "opa-config.yaml").stat().st_mtime_ns
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("port: 8080", "port: 8090"))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml"}
+    assert "listen 8090;" in (project / "generated" / "nginx.conf").read_text()
+    assert '"8090:8090"' in (project / "generated" / "docker-compose.yml").read_text()
+    assert (project / "generated" / "opa-config.yaml").stat().st_mtime_ns == opa_before
+
+
+def test_a_comment_only_manifest_edit_rerenders_nothing(project):
+    run_doit(project, "init", check=True)
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text() + "# a note from the operator\n")
+    assert executed(run_doit(project, "init", check=True)) == set()
+
+
+def test_the_dependency_state_survives_a_ci_cache_restored_elsewhere(project, tmp_path):
+    run_doit(project, "init", check=True)
+    elsewhere = tmp_path / "restored" / "checkout"
+    shutil.copytree(project, elsewhere)
+    for path in elsewhere.rglob("*"):  # a cache restore and a fresh checkout give new mtimes
+        os.utime(path, None)
+    result = run_doit(elsewhere, "init", check=True)
+    assert executed(result) == set(), result.stdout
+    assert (elsewhere / ".doit.db").exists()
+
+
+def test_an_invalid_manifest_fails_with_one_line_per_problem_and_leaves_files_alone(project):
+    run_doit(project, "init", check=True)
+    before = snapshot(project)
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("port: 8080", "port: 70000").replace("mode: stable", "mode: blue"))
+    result = run_doit(project, "init")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "swiftdeploy: init:nginx.conf: manifest.yaml: nginx/port: must be 1-65535, got 70000",
+        'swiftdeploy: init:nginx.conf: manifest.yaml: services/mode: must be one of stable, canary; got "blue"',
+    ]
+    assert snapshot(project) == before
+
+
+def test_a_broken_template_leaves_the_previous_file(project):
+    run_doit(project, "init", check=True)
+    before = snapshot(project)
+    (project / "templates" / "nginx.conf.j2").write_text("{{ services.image }}\n")  # a field nginx may not read
+    result = run_doit(project, "init")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "templates/nginx.conf.j2:" in result.stderr and "image" in result.stderr
+    assert snapshot(project) == before
+    assert not list((project / "generated").glob(".*.tmp"))
+
+
+def test_doit_list_reads_no_manifest(tmp_path):
+    project = copy_project(tmp_path / "p")
+    (project / "manifest.yaml").write_text("this: [is not valid\n")
+    result = run_doit(project, "list")
+    assert result.returncode == 0 and "init" in result.stdout

@@ -1,0 +1,168 @@
+"""The manifest is validated once, at the door, and every problem is named with its path."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swiftdeploy.manifest import SCHEMA_PATH, ManifestError, load_manifest, parse_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ARTICLE = """\
+services:
+  name: app
+  image: swift-deploy-1-node:latest
+  port: 3000
+  version: "1.0.0"
+  mode: stable
+nginx:
+  image: nginx:latest
+  port: 8080
+  proxy_timeout: 30
+network:
+  name: swiftdeploy-net
+  driver_type: bridge
+"""
+
+
+def with_lines(*replacements: tuple[str, str]) -> str:
+    text = ARTICLE
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text)
+    return caught.value.problems
+
+
+def test_the_articles_manifest_is_accepted_verbatim_with_documented_defaults():
+    m = parse_manifest(ARTICLE)
+    assert (m.services.name, m.services.image, m.services.port, m.services.version, m.services.mode) == (
+        "app", "swift-deploy-1-node:latest", 3000, "1.0.0", "stable")
+    assert (m.nginx.port, m.nginx.proxy_timeout, m.network.name) == (8080, 30, "swiftdeploy-net")
+    assert m.services.canary.weight == 100 and m.services.canary.version == "1.0.0"
+    assert m.opa.port == 8181 and m.opa.image.startswith("openpolicyagent/opa:1.")
+    assert m.project == "swiftdeploy" and m.log_volume == "swiftdeploy-logs"
+
+
+def test_the_committed_manifest_is_the_articles_plus_comments():
+    committed = load_manifest(ROOT / "manifest.yaml")
+    assert committed == parse_manifest(ARTICLE)
+
+
+@pytest.mark.parametrize("spelling, expected", [('"30s"', 30), ("45", 45), ('"7"', 7)])
+def test_proxy_timeout_spellings_peers_write(spelling, expected):
+    m = parse_manifest(with_lines(("proxy_timeout: 30", f"proxy_timeout: {spelling}")))
+    assert m.nginx.proxy_timeout == expected
+
+
+def test_peer_keys_are_accepted():
+    text = with_lines(
+        ("  mode: stable\n", "  mode: stable\n  restart_policy: always\n  log_volume: my-logs\n"),
+        ("  proxy_timeout: 30\n", "  proxy_timeout: 30\n  contact: oncall@example.org\n"),
+    ) + "opa:\n  image: openpolicyagent/opa:1.22.3\n  port: 8282\n"
+    m = parse_manifest(text)
+    assert m.services.restart_policy == "always" and m.log_volume == "my-logs"
+    assert m.nginx.contact == "oncall@example.org" and m.opa.port == 8282
+
+
+def test_alias_spellings_that_disagree_are_an_error():
+    text = with_lines(("  mode: stable\n", "  mode: stable\n  restart_policy: always\n  restart: \"no\"\n"))
+    assert problems_of(text) == [
+        "services/restart_policy and services/restart: say the same thing differently; keep one of them"]
+
+
+def test_every_problem_is_reported_at_once_with_its_path():
+    text = with_lines(("port: 8080", "port: 70000"), ("mode: stable", "mode: blue"),
+                      ("driver_type: bridge", "driver_type: overlay"), ('version: "1.0.0"', "version: 1.0"))
+    assert problems_of(text) == [
+        "network/driver_type: must be one of bridge; got \"overlay\"",
+        "nginx/port: must be 1-65535, got 70000",
+        "services/mode: must be one of stable, canary; got \"blue\"",
+        'services/version: must be a string, got number 1.0 (a version such as "1.0.0"; quote it, '
+        "or YAML reads 1.0 as a number)",
+    ]
+
+
+def test_unknown_keys_get_a_did_you_mean():
+    assert problems_of(with_lines(("  port: 8080", "  prot: 8080"))) == [
+        "nginx/port: is required", 'nginx/prot: unknown key (did you mean "port"?)']
+    [line] = problems_of(ARTICLE + "extras: 1\n")
+    assert line.startswith("extras: unknown key (known keys: ")
+
+
+BAD = {
+    "empty file": ("", "the file is empty"),
+    "only a comment": ("# nothing\n", "the file is empty"),
+    "a list": ("- 1\n- 2\n", "must be a mapping of sections, got list"),
+    "a scalar": ("hello\n", "must be a mapping of sections, got string"),
+    "YAML syntax": ("services: [\n", "line 2, column 1"),
+    "tab indentation": ("services:\n\tname: app\n", "line 2"),
+    "duplicate key": (ARTICLE + "nginx: {}\n", "duplicate key 'nginx' (first on line 7)"),
+    "alias": ("a: &x 1\nb: *x\n", "YAML aliases"),
+    "missing services": (ARTICLE.split("nginx:")[0].replace("services:", "x:"), "services: is required"),
+    "services null": (with_lines(("services:\n  name: app", "services:\n  # name: app")).replace(
+        "services:\n  # name: app\n  image: swift-deploy-1-node:latest\n  port: 3000\n  version: \"1.0.0\"\n"
+        "  mode: stable\n", "services:\n"), "services: must be an object, got null"),
+    "missing image": (with_lines(("  image: swift-deploy-1-node:latest\n", "")), "services/image: is required"),
+    "port zero": (with_lines(("port: 3000", "port: 0")), "services/port: must be 1-65535, got 0"),
+    "port string": (with_lines(("port: 3000", "port: abc")), 'services/port: must be an integer, got string "abc"'),
+    "port float": (with_lines(("port: 3000", "port: 3000.5")), "services/port: must be an integer"),
+    "port bool": (with_lines(("port: 8080", "port: yes")), "nginx/port: must be an integer, got boolean true"),
+    "negative timeout": (with_lines(("proxy_timeout: 30", "proxy_timeout: -1")), "nginx/proxy_timeout: must be 1-3600"),
+    "timeout units": (with_lines(("proxy_timeout: 30", "proxy_timeout: 30m")), "nginx/proxy_timeout: must be a number of seconds"),
+    "huge timeout string": (with_lines(("proxy_timeout: 30", 'proxy_timeout: "9999s"')), "nginx/proxy_timeout"),
+    "bad mode": (with_lines(("mode: stable", "mode: Stable")), "services/mode: must be one of stable, canary"),
+    "unquoted no": (with_lines(("  mode: stable\n", "  mode: stable\n  restart_policy: no\n")), "quote it"),
+    "bad image": (with_lines(("image: nginx:latest", "image: 'NGINX latest'")), "nginx/image: must be an image reference"),
+    "empty image": (with_lines(("image: nginx:latest", "image: ''")), "nginx/image: must be an image reference"),
+    "bad name": (with_lines(("name: app", "name: My App")), "services/name: must be lowercase"),
+    "bad network name": (with_lines(("name: swiftdeploy-net", "name: 'bad net'")), "network/name:"),
+    "overlay driver": (with_lines(("driver_type: bridge", "driver_type: host")), "network/driver_type"),
+    "canary weight 0": (with_lines(("  mode: stable\n", "  mode: stable\n  canary: {weight: 0}\n")),
+                        "services/canary/weight: must be 1-100, got 0"),
+    "canary weight 101": (with_lines(("  mode: stable\n", "  mode: stable\n  canary: {weight: 101}\n")),
+                          "services/canary/weight: must be 1-100, got 101"),
+    "canary unknown key": (with_lines(("  mode: stable\n", "  mode: stable\n  canary: {wieght: 5}\n")),
+                           'services/canary/wieght: unknown key (did you mean "weight"?)'),
+    "contact with quote": (with_lines(("  proxy_timeout: 30\n", "  proxy_timeout: 30\n  contact: \"a'b\"\n")),
+                           "nginx/contact: must be text without quotes"),
+    "opa port string": (ARTICLE + "opa: {port: '8181'}\n", 'opa/port: must be an integer, got string "8181"'),
+    "section is a list": (ARTICLE.replace("network:\n  name: swiftdeploy-net\n  driver_type: bridge\n",
+                                          "network: [a]\n"), "network: must be an object, got list"),
+    "version empty": (with_lines(('version: "1.0.0"', 'version: ""')), "services/version: must be a version"),
+    "project bad": ("project: Bad Name\n" + ARTICLE, "project: must be lowercase letters"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_manifests_get_one_line_errors_with_their_path(case):
+    text, expected = BAD[case]
+    problems = problems_of(text)
+    assert problems and all("\n" not in p and "Traceback" not in p for p in problems)
+    assert any(expected in p for p in problems), problems
+
+
+def test_oversized_and_binary_files_are_refused():
+    assert "at most" in problems_of("#" * 300_000)[0]
+    with pytest.raises(ManifestError, match="not UTF-8"):
+        parse_manifest(b"\xff\xfe\x00")
+
+
+def test_a_missing_file_is_one_line_naming_it(tmp_path):
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tmp_path / "nope.yaml")
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: file not found (create it, or run from the project directory)"
+
+
+def test_the_published_schema_is_the_one_the_validator_uses():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert set(schema["properties"]["nginx"]["properties"]) >= {"image", "port", "proxy_timeout", "contact"}
+    first_line = (ROOT / "manifest.yaml").read_text().splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=./src/swiftdeploy/manifest.schema.json"

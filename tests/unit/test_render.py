@@ -1,0 +1,136 @@
+"""Rendering is pure: the same manifest gives the same bytes, and the files say what the spec says."""
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swiftdeploy.manifest import load_manifest
+from swiftdeploy.render import OUTPUTS, RenderError, generation_of, manifest_slice, render
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+
+
+@pytest.fixture
+def stable():
+    return load_manifest(ROOT / "manifest.yaml")
+
+
+def canary_of(manifest, weight=100, version="1.1.0"):
+    return dataclasses.replace(manifest, services=dataclasses.replace(
+        manifest.services, mode="canary",
+        canary=dataclasses.replace(manifest.services.canary, weight=weight, version=version)))
+
+
+def compose(manifest):
+    return yaml.safe_load(render("docker-compose.yml", manifest, TEMPLATES))
+
+
+def test_rendering_is_deterministic(stable):
+    for output in OUTPUTS:
+        assert render(output, stable, TEMPLATES) == render(output, stable, TEMPLATES)
+
+
+def test_each_output_sees_only_its_manifest_fields(stable):
+    assert manifest_slice(stable, OUTPUTS["opa-config.yaml"][1]) == {"project": "swiftdeploy", "services": {"name": "app"}}
+    nginx_fields = manifest_slice(stable, OUTPUTS["nginx.conf"][1])
+    assert "image" not in nginx_fields["services"] and "image" not in nginx_fields["nginx"]
+
+
+def test_nginx_conf_follows_the_manifest(stable):
+    text = render("nginx.conf", stable, TEMPLATES)
+    assert "listen 8080;" in text
+    for directive in ("proxy_connect_timeout", "proxy_send_timeout", "proxy_read_timeout"):
+        assert f"{directive} 30s;" in text
+    assert "log_format swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request';" in text
+    assert "add_header X-Deployed-By swiftdeploy always;" in text
+    assert "app-canary" not in text
+
+
+def test_the_config_generation_changes_with_the_config(stable):
+    one = generation_of(render("nginx.conf", stable, TEMPLATES))
+    other = generation_of(render("nginx.conf", canary_of(stable), TEMPLATES))
+    assert len(one) == 12 and one != other
+
+
+@pytest.mark.parametrize("weight, lines", [
+    (100, ["server app-canary:3000 max_fails=3 fail_timeout=5s;", "server app-stable:3000 backup;"]),
+    (25, ["server app-stable:3000 weight=75 max_fails=3 fail_timeout=5s;",
+          "server app-canary:3000 weight=25 max_fails=3 fail_timeout=5s;"]),
+])
+def test_canary_mode_splits_traffic_by_weight_and_sends_chaos_to_the_canary(stable, weight, lines):
+    text = render("nginx.conf", canary_of(stable, weight), TEMPLATES)
+    for line in lines:
+        assert line in text
+    chaos_upstream = text.split("upstream app_chaos {")[1].split("}")[0]
+    assert "server app-canary:3000;" in chaos_upstream
+
+
+def test_compose_hardens_every_container(stable):
+    services = compose(canary_of(stable))["services"]
+    assert set(services) == {"app-stable", "app-canary", "nginx", "opa"}
+    for name, service in services.items():
+        assert service["user"].split(":")[0] != "0", name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["read_only"] is True, name
+
+
+def test_only_nginx_is_public_and_opa_is_loopback_on_its_own_network(stable):
+    doc = compose(stable)
+    services = doc["services"]
+    assert "ports" not in services["app-stable"]
+    assert services["nginx"]["ports"] == ["8080:8080"]
+    assert services["opa"]["ports"] == ["127.0.0.1:8181:8181"]
+    assert services["opa"]["networks"] == ["policy"]
+    assert "policy" not in services["nginx"]["networks"]
+    assert doc["networks"]["app"] == {"name": "swiftdeploy-net", "driver": "bridge"}
+    assert "--addr=0.0.0.0:8181" in services["opa"]["command"]
+
+
+def test_app_tracks_get_mode_version_port_tokens_and_a_healthcheck(stable):
+    services = compose(canary_of(stable, version="1.1.0"))["services"]
+    assert services["app-stable"]["environment"] == {"MODE": "stable", "APP_VERSION": "1.0.0", "APP_PORT": "3000"}
+    assert services["app-canary"]["environment"] == {"MODE": "canary", "APP_VERSION": "1.1.0", "APP_PORT": "3000"}
+    assert services["app-stable"]["env_file"] == ["../.swiftdeploy/app.env"]
+    assert services["opa"]["env_file"] == ["../.swiftdeploy/opa.env"]
+    assert services["app-stable"]["healthcheck"]["test"] == ["CMD", "/app/healthcheck"]
+    assert services["nginx"]["depends_on"]["app-canary"] == {"condition": "service_healthy"}
+    assert services["app-stable"]["restart"] == "unless-stopped"
+
+
+def test_a_low_public_port_needs_no_capability(stable):
+    low = dataclasses.replace(stable, nginx=dataclasses.replace(stable.nginx, port=80))
+    nginx = compose(low)["services"]["nginx"]
+    assert nginx["sysctls"] == {"net.ipv4.ip_unprivileged_port_start": 0}
+    assert nginx["cap_drop"] == ["ALL"]
+
+
+def test_the_log_volume_is_named_from_the_manifest(stable):
+    doc = compose(dataclasses.replace(stable, log_volume="audit-logs"))
+    assert doc["volumes"] == {"logs": {"name": "audit-logs"}}
+    assert "logs:/var/log/nginx" in doc["services"]["nginx"]["volumes"]
+
+
+def test_the_compose_file_is_valid_for_compose_v2(stable, tmp_path):
+    from swiftdeploy.tools import compose_binary
+
+    (tmp_path / ".swiftdeploy").mkdir()
+    for name in ("app.env", "opa.env"):
+        (tmp_path / ".swiftdeploy" / name).write_text("X=1\n")
+    for manifest in (stable, canary_of(stable, 30)):
+        generated = tmp_path / "generated"
+        generated.mkdir(exist_ok=True)
+        (generated / "docker-compose.yml").write_text(render("docker-compose.yml", manifest, TEMPLATES))
+        result = subprocess.run([*compose_binary(), "-f", str(generated / "docker-compose.yml"), "config", "-q"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_template_reaching_outside_its_slice_fails_with_the_template_named(stable, tmp_path):
+    (tmp_path / "opa-config.yaml.j2").write_text("{{ nginx.port }}\n")
+    with pytest.raises(RenderError, match=r"opa-config.yaml.j2: 'nginx' is undefined"):
+        render("opa-config.yaml", stable, tmp_path)
