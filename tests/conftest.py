@@ -1,34 +1,9 @@
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["dodo.py", "swiftdeploy", "manifest.yaml", "tasks", "src", "templates", "policies", "app"]
-
-
-def copy_project(destination: Path) -> Path:
-    """A working copy of the project (code, templates, manifest, policies) without any generated state."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        elif source.exists():
-            shutil.copy2(source, destination / name)
-    return destination
-
-
-def run_doit(project: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=project, capture_output=True,
-                            text=True, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"doit {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+from projectkit import copy_project
 
 
 @pytest.fixture
-def project(tmp_path) -> Path:
+def project(tmp_path):
+    """A fresh working copy of the project (no generated files, no tokens, no doit state)."""
     return copy_project(tmp_path / "project")

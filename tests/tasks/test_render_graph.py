@@ -5,7 +5,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from conftest import copy_project, run_doit
+from projectkit import copy_project, run_doit
 
 OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml"]
 

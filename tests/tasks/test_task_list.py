@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_doit
+from projectkit import ROOT, run_doit
 
 SPEC_TASKS = ["init", "validate", "build", "infra-gate", "compose-up", "deploy", "canary-gate", "promote",
               "rollback", "chaos", "status", "audit", "teardown"]
