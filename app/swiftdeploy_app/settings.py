@@ -1,0 +1,64 @@
+"""Runtime settings of the API service, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MODES = ("stable", "canary")
+DEFAULT_PORT = 3000
+DEFAULT_VERSION = "unknown"
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; ``str()`` is one line naming the variable and the value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    version: str
+    port: int
+    chaos_token: str  # empty string: chaos is refused for everyone
+
+    @property
+    def canary(self) -> bool:
+        return self.mode == "canary"
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise SettingsError(f"MODE must be 'stable' or 'canary', got {mode!r}")
+    return mode
+
+
+def check_port(raw: str) -> int:
+    try:
+        port = int(raw, 10)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"APP_PORT must be an integer 1-65535, got {raw!r}")
+    return port
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    mode: str | None = None,
+    version: str | None = None,
+    chaos_token: str | None = None,
+) -> Settings:
+    """Explicit arguments win over the environment (``os.environ`` unless ``env`` is given).
+
+    An unset ``MODE`` means ``stable``; any other value than ``stable``/``canary`` (an empty one
+    included) is an error.
+    """
+    env = os.environ if env is None else env
+    return Settings(
+        mode=check_mode(mode if mode is not None else env.get("MODE", "stable")),
+        version=version if version is not None else (env.get("APP_VERSION") or DEFAULT_VERSION),
+        port=check_port(env.get("APP_PORT", str(DEFAULT_PORT))),
+        chaos_token=chaos_token if chaos_token is not None else env.get("CHAOS_TOKEN", ""),
+    )
