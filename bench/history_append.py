@@ -1,0 +1,120 @@
+"""Why history records are written with one write(): a benchmark that prints figures and asserts nothing.
+
+Part 1: 8 processes append JSON records (200 B .. 300 KB) to one O_APPEND file at once, with one write()
+per record, with two write() calls per record (JSON, then "\\n"), and through History.append. Prints how many
+lines parse and how many are corrupt. Part 2: History.append throughput for 300 B and 30 KB records.
+
+Run: .venv/bin/python bench/history_append.py [--dir DIR] [--writers 8] [--records 150]
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from swiftdeploy.history import History
+
+SIZES = [200, 6_000, 70_000, 300_000]
+
+
+def _append(path: str, method: str, worker: int, count: int) -> None:
+    rng = random.Random(worker)
+    history = History(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    for seq in range(count):
+        fields = {"worker": worker, "seq": seq, "pad": "x" * rng.choice(SIZES)}
+        if method == "History.append":
+            history.append("load", **fields)
+            continue
+        body = json.dumps(fields).encode()
+        if method == "one write()":
+            os.write(fd, body + b"\n")
+        else:
+            os.write(fd, body)
+            os.write(fd, b"\n")
+    os.close(fd)
+
+
+def run_writers(path: Path, method: str, writers: int, count: int) -> float:
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_append, args=(str(path), method, w, count)) for w in range(writers)]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return time.perf_counter() - started
+
+
+def count_lines(path: Path) -> tuple[int, int]:
+    good = bad = 0
+    for line in path.read_bytes().split(b"\n")[:-1]:
+        try:
+            json.loads(line)
+            good += 1
+        except ValueError:
+            bad += 1
+    return good, bad
+
+
+def throughput(directory: Path, size: int, seconds: float = 1.5) -> float:
+    path = directory / f"throughput-{size}.jsonl"
+    history, pad, done = History(path), "y" * size, 0
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        for _ in range(50):
+            history.append("scrape", pad=pad)
+        done += 50
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return done / elapsed
+
+
+def filesystem_of(directory: Path) -> str:
+    best = ("", "?")
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            _, mount_point, fs_type, *_ = line.split()
+            if str(directory.resolve()).startswith(mount_point) and len(mount_point) > len(best[0]):
+                best = (mount_point, fs_type)
+    return f"{best[1]} (mounted on {best[0]})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--records", type=int, default=150, help="records per writer")
+    args = parser.parse_args()
+    directory = Path(tempfile.mkdtemp(prefix="history-bench-", dir=args.dir))
+    try:
+        print(f"machine: nproc={os.cpu_count()} (usable {len(os.sched_getaffinity(0))}), "
+              f"python {platform.python_version()}, {platform.system()} {platform.release()}, "
+              f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"files: {directory} on {filesystem_of(directory)}")
+        print(f"\n{args.writers} concurrent writers x {args.records} records, sizes {SIZES} bytes:")
+        print(f"{'method':<24}{'records':>9}{'parsed OK':>11}{'corrupt lines':>15}{'seconds':>9}")
+        for method in ["one write()", "two write()s", "History.append"]:
+            path = directory / "concurrent.jsonl"
+            elapsed = run_writers(path, method, args.writers, args.records)
+            good, bad = count_lines(path)
+            print(f"{method:<24}{args.writers * args.records:>9}{good:>11}{bad:>15}{elapsed:>9.2f}")
+            path.unlink()
+        print("\nHistory.append throughput, one process (flock + tail check + one write per record):")
+        for size in (300, 30_000):
+            print(f"  {size:>6} B records: {throughput(directory, size):>9,.0f} records/s")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
