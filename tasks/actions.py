@@ -6,6 +6,8 @@ from doit.exceptions import TaskFailed
 
 from swiftdeploy.errors import SwiftDeployError
 
+_held_lock = None
+
 
 def operator_action(func):
     """Run func; a SwiftDeployError becomes TaskFailed(its message). Bugs keep their traceback."""
@@ -20,5 +22,30 @@ def operator_action(func):
     return wrapper
 
 
+def hold_stack_lock(operation: str) -> None:
+    """Take the stack lock for the rest of this doit run (the kernel drops it when the process ends).
+
+    One lock per run, not per task: a deploy is several tasks, and another run must not slip between them.
+    """
+    global _held_lock
+    if _held_lock is None:
+        import atexit
+
+        from swiftdeploy.lock import StackLock
+
+        lock = StackLock(".swiftdeploy/lock", operation)
+        lock.__enter__()
+        atexit.register(lock.__exit__, None, None, None)
+        _held_lock = lock
+
+
+def load_stack():
+    from swiftdeploy.stack import Stack
+
+    return Stack.load(".")
+
+
 def not_implemented(*_args, **_kwargs):
-    return TaskFailed("not implemented yet: needs the container engine integration (issue 3)")
+    from doit.exceptions import TaskFailed
+
+    return TaskFailed("not implemented yet")

@@ -1,6 +1,6 @@
 """status (the live dashboard) and chaos (fault injection into the canary)."""
 
-from .actions import not_implemented
+from .actions import load_stack, not_implemented, operator_action
 
 CHAOS_MODES = [("slow", "sleep --duration seconds before answering"),
                ("error", "answer 500 to a --rate fraction of requests"),
@@ -21,12 +21,22 @@ def task_status():
 def task_chaos():
     """Inject or end chaos on the canary (slow, error, recover)."""
     return {
-        "actions": [not_implemented],
+        "actions": [chaos],
         "params": [
             {"name": "mode", "long": "mode", "default": "", "choices": CHAOS_MODES, "help": "slow | error | recover"},
-            {"name": "rate", "long": "rate", "type": float, "default": 0.5, "help": "error: fraction answered 500"},
-            {"name": "duration", "long": "duration", "type": float, "default": 1.0, "help": "slow: seconds of delay"},
+            {"name": "rate", "long": "rate", "type": float, "default": None, "help": "error: fraction answered 500"},
+            {"name": "duration", "long": "duration", "type": float, "default": None,
+             "help": "slow: seconds of delay"},
         ],
         "uptodate": [False],
         "verbosity": 2,
     }
+
+
+@operator_action
+def chaos(mode, rate, duration):
+    from swiftdeploy.chaos import inject
+
+    stack = load_stack()
+    answer = inject(stack, mode, rate=rate, duration=duration)
+    print(f"chaos {mode}: {answer}")

@@ -1,0 +1,346 @@
+"""The audit report (O-7): history records -> AuditData (figures only) -> GitHub-Flavored Markdown.
+
+audit_data() is the one place that interprets the history; render_markdown() only lays AuditData out.
+Both are pure and deterministic: the same records give the same bytes (the period comes from the data,
+never from the clock). A record of an unknown kind counts as "other"; a record without ts/event, or
+without the fields its kind needs (docs/CONTRACTS.md), counts as "malformed"; neither raises.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .dashboard import (MalformedStatus, Snapshot, TrackFigures, format_ms, format_number, format_percent,
+                        format_time, snapshot_from_record)
+
+EVENT_KINDS = ("deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "status", "teardown")
+DOWN, UNKNOWN = "down", "unknown"
+# A figure inside a reason ("error_rate 0.9 is above the limit 0.01"), not a digit inside a name (load_1m).
+_FIGURE = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    ts: str
+    event: str  # "deploy", "promote to canary", "chaos error", "gate denied", ...
+    failed: bool  # the operation's outcome was "failed"
+    mode_after: str
+    details: tuple[tuple[str, object], ...]  # (record field, value) pairs worth showing, in order
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    ts: str
+    from_mode: str
+    to_mode: str
+    cause: str  # deploy | promote | rollback | teardown
+    version: object
+    canary_version: object
+
+
+@dataclass(frozen=True)
+class ChaosInjection:
+    ts: str
+    mode: str  # slow | error | recover
+    failed: bool
+    rate: object
+    duration: object
+    status_code: object
+    error: object
+
+
+@dataclass(frozen=True)
+class Violation:
+    first_ts: str
+    last_ts: str
+    policy: str
+    source: str  # "gate" (a denied operation), "unavailable" (OPA could not be asked) or "status" (scrapes)
+    operation: str | None  # the gated operation; None for status scrapes
+    count: int
+    reasons: tuple[str, ...]  # for a run of scrapes: those of its first scrape
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    track: str
+    scrapes: int
+    max_req_per_s: float | None
+    max_error_rate: float | None
+    max_p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class AuditData:
+    first_ts: str | None
+    last_ts: str | None
+    records: int
+    counts: Mapping[str, int]  # every kind in EVENT_KINDS, then "other" and "malformed"
+    final_mode: str
+    timeline: tuple[TimelineEntry, ...]
+    mode_changes: tuple[ModeChange, ...]
+    chaos: tuple[ChaosInjection, ...]
+    violations: tuple[Violation, ...]
+    tracks: tuple[TrackSummary, ...]
+
+
+def audit_data(records: Iterable) -> AuditData:
+    auditor = _Auditor()
+    for record in records:
+        auditor.take(record)
+    return auditor.result()
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _text_field(value) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+_REQUIRED = {  # kind -> {field: check}; the fields audit_data reads without a default
+    "deploy": {"outcome": lambda v: v in ("ok", "failed")},
+    "promote": {"outcome": lambda v: v in ("ok", "failed"), "to": _text_field},
+    "rollback": {"outcome": lambda v: v in ("ok", "failed")},
+    "chaos": {"outcome": lambda v: v in ("ok", "failed"), "mode": _text_field},
+    "teardown": {"outcome": lambda v: v in ("ok", "failed")},
+    "gate": {"domain": _text_field, "operation": _text_field, "allow": lambda v: isinstance(v, bool),
+             "reasons": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)},
+    "gate_unavailable": {"domain": _text_field, "operation": _text_field},
+}
+
+
+class _Auditor:
+    """Reads records in file order, keeping the mode the stack is in and the open runs of failing scrapes."""
+
+    def __init__(self):
+        self.counts = dict.fromkeys(EVENT_KINDS + ("other", "malformed"), 0)
+        self.times: list[str] = []
+        self.mode = UNKNOWN
+        self.timeline, self.mode_changes, self.chaos = [], [], []
+        self.violations: list[dict] = []
+        self.open_runs: dict[str, tuple[tuple, dict]] = {}  # policy -> (reasons shape, its violation)
+        self.tracks: dict[str, list[TrackFigures]] = {"stable": [], "canary": []}
+
+    def take(self, record) -> None:
+        kind = record.get("event") if isinstance(record, dict) else None
+        if not (_text_field(kind) and _text_field(record.get("ts"))):
+            self.counts["malformed"] += 1
+            return
+        if kind not in EVENT_KINDS:
+            self.counts["other"] += 1
+            self.times.append(record["ts"])
+            return
+        try:
+            payload = self._checked(kind, record)
+        except _Malformed:
+            self.counts["malformed"] += 1
+            return
+        self.counts[kind] += 1
+        self.times.append(record["ts"])
+        getattr(self, f"_{kind}")(payload)
+
+    def _checked(self, kind: str, record: dict):
+        if kind == "status":
+            try:
+                return snapshot_from_record(record)
+            except MalformedStatus:
+                raise _Malformed from None
+        if not all(name in record and check(record[name]) for name, check in _REQUIRED[kind].items()):
+            raise _Malformed
+        if kind == "deploy" and record["outcome"] == "ok" and not _text_field(record.get("mode")):
+            raise _Malformed
+        return record
+
+    def _deploy(self, r: dict) -> None:
+        self._operation(r, "deploy", r.get("mode"), ("version", "canary_version", "seconds", "error"))
+
+    def _promote(self, r: dict) -> None:
+        self._operation(r, f"promote to {r['to']}", r["to"],
+                        ("from_mode", "version", "canary_version", "weight", "error"))
+
+    def _rollback(self, r: dict) -> None:
+        self._operation(r, "rollback", "stable", ("from_mode", "version", "error"))
+
+    def _teardown(self, r: dict) -> None:
+        self._operation(r, "teardown", DOWN, ("clean", "error"))
+
+    def _operation(self, r: dict, label: str, mode_after: str, shown: tuple[str, ...]) -> None:
+        failed = r["outcome"] != "ok"
+        if not failed and mode_after != self.mode:
+            cause = r["event"]
+            self.mode_changes.append(ModeChange(r["ts"], self.mode, mode_after, cause, r.get("version"),
+                                                r.get("canary_version")))
+            self.mode = mode_after
+        self._log(r, label, failed, shown)
+
+    def _chaos(self, r: dict) -> None:
+        failed = r["outcome"] != "ok"
+        self.chaos.append(ChaosInjection(r["ts"], r["mode"], failed, r.get("rate"), r.get("duration"),
+                                         r.get("status_code"), r.get("error")))
+        self._log(r, f"chaos {r['mode']}", failed, ("rate", "duration", "status_code", "error"))
+
+    def _gate(self, r: dict) -> None:
+        if not r["allow"]:
+            self._violation(r["ts"], r["domain"], "gate", r["operation"], tuple(r["reasons"]))
+            self._log(r, "gate denied", False, ("domain", "operation", "reasons"))
+
+    def _gate_unavailable(self, r: dict) -> None:
+        why = f"could not ask OPA: {r.get('error') or 'no error given'}"
+        self._violation(r["ts"], r["domain"], "unavailable", r["operation"], (why,))
+        self._log(r, "gate unavailable", False, ("domain", "operation", "error"))
+
+    def _status(self, snapshot: Snapshot) -> None:
+        if self.mode == UNKNOWN:
+            self.mode = snapshot.mode  # the history began after the last deploy: trust what was seen
+        for name, figures in snapshot.tracks().items():
+            self.tracks[name].append(figures)
+        for policy, result in snapshot.ordered_policies():
+            if result.allow is True:
+                self.open_runs.pop(policy, None)
+                continue
+            reasons = (result.explanation,) if result.allow is None else result.reasons
+            shape = tuple(_FIGURE.sub("#", reason) for reason in reasons)
+            run = self.open_runs.get(policy)
+            if run and run[0] == shape:
+                run[1]["last_ts"], run[1]["count"] = snapshot.ts, run[1]["count"] + 1
+            else:
+                self.open_runs[policy] = (shape, self._violation(snapshot.ts, policy, "status", None, reasons))
+        for policy in set(self.open_runs) - set(snapshot.policies):
+            del self.open_runs[policy]  # not evaluated in this scrape (stable mode has no canary policy)
+
+    def _violation(self, ts, policy, source, operation, reasons) -> dict:
+        self.violations.append(dict(first_ts=ts, last_ts=ts, policy=policy, source=source,
+                                    operation=operation, count=1, reasons=tuple(reasons)))
+        return self.violations[-1]
+
+    def _log(self, r: dict, label: str, failed: bool, shown: tuple[str, ...]) -> None:
+        details = tuple((name, r[name]) for name in shown if r.get(name) is not None)
+        self.timeline.append(TimelineEntry(r["ts"], label, failed, self.mode, details))
+
+    def result(self) -> AuditData:
+        tracks = tuple(_track_summary(name, figures) for name, figures in self.tracks.items() if figures)
+        return AuditData(
+            first_ts=min(self.times, default=None), last_ts=max(self.times, default=None),
+            records=sum(self.counts.values()), counts=dict(self.counts), final_mode=self.mode,
+            timeline=tuple(self.timeline), mode_changes=tuple(self.mode_changes), chaos=tuple(self.chaos),
+            violations=tuple(Violation(**v) for v in self.violations), tracks=tracks)
+
+
+def _track_summary(name: str, scrapes: list) -> TrackSummary:
+    def highest(attribute):
+        return max((getattr(f, attribute) for f in scrapes if getattr(f, attribute) is not None), default=None)
+    return TrackSummary(name, len(scrapes), highest("req_per_s"), highest("error_rate"), highest("p99_ms"))
+
+# Layout: AuditData -> GitHub-Flavored Markdown. Free text is backslash-escaped; identifiers go in code spans.
+
+def render_markdown(data: AuditData) -> str:
+    violation_note = ("Consecutive status scrapes that fail the same policy for the same reasons (figures aside) "
+                      "are one row; its reasons are those of the first scrape.")
+    sections = [
+        "# SwiftDeploy Audit Report",
+        _table(("Item", "Value"), _summary_rows(data)),
+        _section("Timeline", ("Time (UTC)", "Event", "Mode after", "Details"), [
+            (_time(e.ts), _text(e.event + (" (failed)" if e.failed else "")), _code(e.mode_after),
+             ", ".join(_DETAIL[name](value) for name, value in e.details) or "-") for e in data.timeline]),
+        _section("Mode changes", ("Time (UTC)", "From", "To", "By", "Versions after"), [
+            (_time(c.ts), _code(c.from_mode), _code(c.to_mode), _text(c.cause),
+             _versions(c.version, c.canary_version)) for c in data.mode_changes]),
+        _section("Chaos injections", ("Time (UTC)", "Chaos", "Parameters", "Outcome", "App answered"), [
+            (_time(c.ts), _code(c.mode), _chaos_parameters(c), f"failed: {_text(c.error)}" if c.failed else "ok",
+             "-" if c.status_code is None else _number(c.status_code)) for c in data.chaos]),
+        _section("Policy violations",
+                 ("First seen", "Last seen", "Policy", "Operation/source", "Count", "Reasons"), [
+                     (_time(v.first_ts), _time(v.last_ts), _code(v.policy), _violation_source(v), str(v.count),
+                      "; ".join(_text(reason) for reason in v.reasons) or "no reasons given")
+                     for v in data.violations], note=violation_note),
+        _section("Status scrapes", ("Track", "Scrapes", "Max req/s", "Max error rate", "Max P99"), [
+            (_code(t.track), str(t.scrapes), format_number(t.max_req_per_s), format_percent(t.max_error_rate),
+             format_ms(t.max_p99_ms)) for t in data.tracks]),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _summary_rows(data: AuditData) -> list[tuple[str, str]]:
+    period = f"{_time(data.first_ts)} to {_time(data.last_ts)}" if data.first_ts else "none: no records"
+    occurrences = sum(v.count for v in data.violations)
+    rows = [("Period (UTC)", period), ("Records", str(data.records)), ("Mode at the end", _code(data.final_mode)),
+            ("Mode changes", str(len(data.mode_changes))), ("Chaos injections", str(len(data.chaos))),
+            ("Policy violations", f"{len(data.violations)} ({occurrences} occurrences)")]
+    rows += [(f"`{kind}` events", str(count)) for kind, count in data.counts.items() if kind in EVENT_KINDS and count]
+    return rows + [("Other events (unknown kind)", str(data.counts["other"])),
+                   ("Malformed records (skipped)", str(data.counts["malformed"]))]
+
+
+def _section(title: str, headers: tuple[str, ...], rows: list, note: str = "") -> str:
+    if not rows:
+        return f"## {title}\n\nNone recorded."
+    return f"## {title}\n\n{_table(headers, rows)}" + (f"\n\n{note}" if note else "")
+
+
+def _table(headers: tuple[str, ...], rows: list) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# Markdown-significant characters, and underscores that could start or end emphasis (not those inside names).
+_SPECIAL = re.compile(r"[\\`*\[\]<>|~&$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _text(value) -> str:
+    """Free text as one table cell: specials escaped, whitespace runs folded, line breaks as <br>."""
+    lines = [" ".join(line.split()) for line in str(value).splitlines()]
+    return "<br>".join(_SPECIAL.sub(lambda m: "\\" + m[0], line) for line in lines if line) or "-"
+
+
+def _code(value) -> str:
+    """An identifier as a code span. A backslash cannot be escaped inside one, so such text stays plain."""
+    text = str(value)
+    if not text or text != " ".join(text.split()) or "\\" in text:
+        return _text(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return fence + pad + text.replace("|", "\\|") + pad + fence
+
+
+def _number(value) -> str:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return format_number(value) if is_number else _text(value)
+
+
+def _time(ts: str) -> str:
+    return _text(format_time(ts))
+
+
+def _versions(stable, canary) -> str:
+    shown = [f"{label} {_code(version)}" for label, version in (("stable", stable), ("canary", canary)) if version]
+    return ", ".join(shown) or "-"
+
+
+def _chaos_parameters(chaos: ChaosInjection) -> str:
+    return ", ".join([_DETAIL[name](value) for name, value in (("rate", chaos.rate), ("duration", chaos.duration))
+                      if value is not None]) or "-"
+
+
+def _violation_source(violation: Violation) -> str:
+    if violation.source == "status":
+        return "status scrapes"
+    what = "gate, OPA unavailable" if violation.source == "unavailable" else "gate denied"
+    return f"{_code(violation.operation)} {what}"
+
+
+_DETAIL = {  # record field -> how the Details cell shows it
+    "from_mode": lambda v: f"from {_code(v)}",
+    "version": lambda v: f"stable {_code(v)}",
+    "canary_version": lambda v: f"canary {_code(v)}",
+    "weight": lambda v: f"weight {_number(v)}%",
+    "seconds": lambda v: f"took {_number(v)} s",
+    "rate": lambda v: f"rate {_number(v)}",
+    "duration": lambda v: f"duration {_number(v)} s",
+    "status_code": lambda v: f"app answered {_number(v)}",
+    "domain": lambda v: f"policy {_code(v)}",
+    "operation": lambda v: f"operation {_code(v)}",
+    "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
+    "clean": lambda v: "`generated/` removed" if v is True else "`generated/` kept",
+    "error": lambda v: f"error: {_text(v)}",
+}

@@ -1,0 +1,1 @@
+"""Container runtimes SwiftDeploy drives. Compose (Docker Engine or any Docker-API engine) is the one."""
