@@ -1,8 +1,44 @@
-"""audit: reports/audit_report.md from the history."""
+"""audit: reports/audit_report.md from the history, rebuilt only when the history (or report code) changed."""
 
-from .actions import not_implemented
+import hashlib
+from pathlib import Path
+
+from .actions import operator_action
+
+HISTORY = Path("reports/history.jsonl")
+REPORT = Path("reports/audit_report.md")
 
 
 def task_audit():
     """Write reports/audit_report.md (timeline, violations) from reports/history.jsonl."""
-    return {"actions": [not_implemented], "uptodate": [False], "verbosity": 2}
+    return {
+        "actions": [write_report],
+        "file_dep": ["src/swiftdeploy/report.py"],
+        "uptodate": [history_unchanged],
+        "targets": [str(REPORT)],
+        "clean": True,
+        "verbosity": 2,
+    }
+
+
+def history_unchanged(task, values):
+    try:
+        digest = hashlib.md5(HISTORY.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return False  # the action says there is nothing to report yet
+    task.value_savers.append(lambda: {"history_md5": digest})
+    return values.get("history_md5") == digest
+
+
+@operator_action
+def write_report():
+    from swiftdeploy.errors import SwiftDeployError
+    from swiftdeploy.files import write_atomic
+    from swiftdeploy.history import History
+    from swiftdeploy.report import audit_data, render_markdown
+
+    if not HISTORY.exists():
+        raise SwiftDeployError(f"{HISTORY} does not exist yet: deploy first, then audit")
+    data = audit_data(History(HISTORY).read())
+    write_atomic(REPORT, render_markdown(data))
+    print(f"wrote {REPORT} from {HISTORY}")

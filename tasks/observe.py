@@ -1,6 +1,6 @@
 """status (the live dashboard) and chaos (fault injection into the canary)."""
 
-from .actions import load_stack, not_implemented, operator_action
+from .actions import load_stack, operator_action
 
 CHAOS_MODES = [("slow", "sleep --duration seconds before answering"),
                ("error", "answer 500 to a --rate fraction of requests"),
@@ -10,9 +10,9 @@ CHAOS_MODES = [("slow", "sleep --duration seconds before answering"),
 def task_status():
     """Show the live dashboard: mode, chaos, req/s, error rate, P99, policy PASS/FAIL."""
     return {
-        "actions": [not_implemented],
+        "actions": [status],
         "params": [{"name": "once", "long": "once", "type": bool, "default": False,
-                    "help": "print one frame and exit"}],
+                    "help": "print one frame over the metrics window and exit"}],
         "uptodate": [False],
         "verbosity": 2,
     }
@@ -40,3 +40,21 @@ def chaos(mode, rate, duration):
     stack = load_stack()
     answer = inject(stack, mode, rate=rate, duration=duration)
     print(f"chaos {mode}: {answer}")
+
+
+@operator_action
+def status(once):
+    import sys
+
+    from swiftdeploy import observe
+    from swiftdeploy.dashboard import render_text
+
+    stack = load_stack()
+    if once or not sys.stdout.isatty():
+        print(render_text(observe.once(stack)), end="")
+        return None
+    try:
+        observe.live(stack)
+    except KeyboardInterrupt:
+        print()
+    return None

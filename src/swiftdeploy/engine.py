@@ -69,3 +69,27 @@ def image_size(reference: str) -> int:
 def _short(err: Exception) -> str:
     text = str(getattr(err, "explanation", None) or err).strip()
     return text.splitlines()[-1][:300] if text else type(err).__name__
+
+
+def run_once(image: str, command: list[str], mounts: dict[str, str], **options) -> tuple[int, str]:
+    """Run a throwaway container and return (exit code, output).
+
+    Not `remove=True`: Podman 4.3's API reports exit 0 for every auto-removed container, so the
+    container is waited on, read, then removed.
+    """
+    from docker.errors import APIError, ImageNotFound
+
+    volumes = {source: {"bind": target, "mode": "ro"} for source, target in mounts.items()}
+    try:
+        container = client().containers.run(image, command, volumes=volumes, detach=True, cap_drop=["ALL"],
+                                            security_opt=["no-new-privileges:true"], **options)
+    except ImageNotFound:
+        raise EngineError(f"image {image} is not present (build or pull it first)") from None
+    except APIError as err:
+        raise EngineError(f"could not start {image}: {_short(err)}") from None
+    try:
+        status = container.wait(timeout=120).get("StatusCode", 1)
+        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    return status, output
