@@ -13,7 +13,7 @@ def task_audit():
     """Write reports/audit_report.md (timeline, violations) from reports/history.jsonl."""
     return {
         "actions": [write_report],
-        "file_dep": ["src/swiftdeploy/report.py"],
+        "file_dep": ["src/swiftdeploy/report.py", "src/swiftdeploy/dashboard.py"],
         "uptodate": [history_unchanged],
         "targets": [str(REPORT)],
         "clean": True,

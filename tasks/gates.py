@@ -41,13 +41,12 @@ def infra_gate(operation="deploy"):
 
 @operator_action
 def canary_gate():
-    from swiftdeploy.gates import ask, canary_facts, wait_for_opa
+    from swiftdeploy.gates import ask, canary_facts
     from swiftdeploy.rollout import _require_canary
 
     hold_stack_lock("promote:stable")
     stack = load_stack()
     _require_canary(stack.manifest, "the canary gate")
-    wait_for_opa(stack, seconds=5)
     seconds = stack.manifest.services.canary.window_seconds
     print(f"canary gate: reading the canary's metrics over {seconds} s ...", flush=True)
     facts = canary_facts(stack)

@@ -19,12 +19,11 @@ def task_rollback():
 
 @operator_action
 def promote_canary():
-    from swiftdeploy.gates import ask, infra_facts, wait_for_opa
+    from swiftdeploy.gates import ask, infra_facts
     from swiftdeploy.rollout import promote_canary as start_canary
 
     hold_stack_lock("promote:canary")
     stack = load_stack()
-    wait_for_opa(stack, seconds=10)
     ask(stack, "infra", "promote:canary", infra_facts(stack))
     new = _recorded(stack, "promote", {"to": "canary"}, lambda: start_canary(stack))
     c = new.services.canary

@@ -138,7 +138,7 @@ def snapshot_from_record(record: Mapping) -> Snapshot:
 
 
 def render_text(snapshot: Snapshot) -> str:
-    """Plain text of one frame (no trailing newline)."""
+    """Plain text of one frame, ending with one newline (print it with end="")."""
     rows = [[name, *_track_cells(figures)] for name, figures in snapshot.tracks().items()]
     table = tabulate(rows, headers=_TRACK_HEADERS, tablefmt="simple", disable_numparse=True,
                      colalign=("left",) + ("right",) * (len(_TRACK_HEADERS) - 1))
@@ -150,7 +150,7 @@ def render_text(snapshot: Snapshot) -> str:
     if not snapshot.policies:
         lines.append("  no policy evaluated")
     lines += [f"Note: {_one_line(note)}" for note in snapshot.notes]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def render_rich(snapshot: Snapshot) -> Panel:
@@ -160,7 +160,10 @@ def render_rich(snapshot: Snapshot) -> Panel:
         table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
     for name, figures in snapshot.tracks().items():
         table.add_row(name, *_track_cells(figures))
-    parts = [Text(_header(snapshot), style="bold"), table, Text("Policy compliance", style="bold")]
+    parts = [Text(_header(snapshot), style="bold"), table]
+    if any(NO_FIGURE in _track_cells(figures) for figures in snapshot.tracks().values()):
+        parts.append(Text(f"({NO_FIGURE} = no traffic in the window)", style="dim"))
+    parts.append(Text("Policy compliance", style="bold"))
     for domain, result in snapshot.ordered_policies():
         line = Text("  ")
         line.append(result.verdict, style=_VERDICT_STYLE[result.verdict])

@@ -39,7 +39,7 @@ def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not client.healthy():
         if time.monotonic() > deadline:
-            raise GateUnavailable(f"OPA at {stack.opa_url} is not healthy after {seconds:.0f} s "
+            raise GateUnavailable(f"could not ask OPA at {stack.opa_url}: not healthy after {seconds:.0f} s "
                                   "(see `docker compose logs opa`)")
         time.sleep(0.2)
 

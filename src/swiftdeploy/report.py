@@ -90,20 +90,15 @@ def audit_data(records: Iterable) -> AuditData:
     return auditor.result()
 
 
-class _Malformed(Exception):
-    pass
-
-
 def _text_field(value) -> bool:
     return isinstance(value, str) and value != ""
 
 
-_REQUIRED = {  # kind -> {field: check}; the fields audit_data reads without a default
-    "deploy": {"outcome": lambda v: v in ("ok", "failed")},
-    "promote": {"outcome": lambda v: v in ("ok", "failed"), "to": _text_field},
-    "rollback": {"outcome": lambda v: v in ("ok", "failed")},
-    "chaos": {"outcome": lambda v: v in ("ok", "failed"), "mode": _text_field},
-    "teardown": {"outcome": lambda v: v in ("ok", "failed")},
+_OUTCOME = {"outcome": lambda v: v in ("ok", "failed")}
+_REQUIRED = {  # kind -> {field: check}: the fields audit_data reads without a default (status: dashboard's)
+    "deploy": _OUTCOME, "rollback": _OUTCOME, "teardown": _OUTCOME,
+    "promote": {**_OUTCOME, "to": _text_field},
+    "chaos": {**_OUTCOME, "mode": _text_field},
     "gate": {"domain": _text_field, "operation": _text_field, "allow": lambda v: isinstance(v, bool),
              "reasons": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)},
     "gate_unavailable": {"domain": _text_field, "operation": _text_field},
@@ -131,26 +126,13 @@ class _Auditor:
             self.counts["other"] += 1
             self.times.append(record["ts"])
             return
-        try:
-            payload = self._checked(kind, record)
-        except _Malformed:
+        payload = _checked(kind, record)
+        if payload is None:
             self.counts["malformed"] += 1
             return
         self.counts[kind] += 1
         self.times.append(record["ts"])
         getattr(self, f"_{kind}")(payload)
-
-    def _checked(self, kind: str, record: dict):
-        if kind == "status":
-            try:
-                return snapshot_from_record(record)
-            except MalformedStatus:
-                raise _Malformed from None
-        if not all(name in record and check(record[name]) for name, check in _REQUIRED[kind].items()):
-            raise _Malformed
-        if kind == "deploy" and record["outcome"] == "ok" and not _text_field(record.get("mode")):
-            raise _Malformed
-        return record
 
     def _deploy(self, r: dict) -> None:
         self._operation(r, "deploy", r.get("mode"), ("version", "canary_version", "seconds", "error"))
@@ -168,8 +150,7 @@ class _Auditor:
     def _operation(self, r: dict, label: str, mode_after: str, shown: tuple[str, ...]) -> None:
         failed = r["outcome"] != "ok"
         if not failed and mode_after != self.mode:
-            cause = r["event"]
-            self.mode_changes.append(ModeChange(r["ts"], self.mode, mode_after, cause, r.get("version"),
+            self.mode_changes.append(ModeChange(r["ts"], self.mode, mode_after, r["event"], r.get("version"),
                                                 r.get("canary_version")))
             self.mode = mode_after
         self._log(r, label, failed, shown)
@@ -227,10 +208,25 @@ class _Auditor:
             violations=tuple(Violation(**v) for v in self.violations), tracks=tracks)
 
 
+def _checked(kind: str, record: dict) -> dict | Snapshot | None:
+    """What the handler of `kind` reads (the record, or a Snapshot for status); None when malformed."""
+    if kind == "status":
+        try:
+            return snapshot_from_record(record)
+        except MalformedStatus:
+            return None
+    if not all(name in record and check(record[name]) for name, check in _REQUIRED[kind].items()):
+        return None
+    if kind == "deploy" and record["outcome"] == "ok" and not _text_field(record.get("mode")):
+        return None
+    return record
+
+
 def _track_summary(name: str, scrapes: list) -> TrackSummary:
     def highest(attribute):
         return max((getattr(f, attribute) for f in scrapes if getattr(f, attribute) is not None), default=None)
     return TrackSummary(name, len(scrapes), highest("req_per_s"), highest("error_rate"), highest("p99_ms"))
+
 
 # Layout: AuditData -> GitHub-Flavored Markdown. Free text is backslash-escaped; identifiers go in code spans.
 

@@ -1,0 +1,157 @@
+"""Helpers for the end-to-end tests: a project copy with its own names and ports, the real engine, load.
+
+Each test project gets its own compose project, network, log volume and ports, so e2e runs never touch
+another stack on the machine. Its policy data is a test copy: a 5 s metrics window (the article's 30 s
+would make every gate wait 30 s) and a load limit these 2-core machines do not reach right after image
+builds (ENVIRONMENT.md). The production values stay in policies/data.json and are tested by opa test.
+"""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+
+from projectkit import copy_project
+
+WINDOW_SECONDS = 5
+
+
+def require_engine() -> None:
+    """Fail (never skip) when there is no engine: a skipped e2e test would hide it."""
+    from swiftdeploy.engine import client
+    from swiftdeploy.errors import SwiftDeployError
+
+    try:
+        client()
+    except SwiftDeployError as err:
+        pytest.fail(f"the e2e tests need a container engine: {err}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        return sock.getsockname()[1]
+
+
+def make_project(directory: Path, canary: dict | None = None) -> Path:
+    project = copy_project(directory)
+    name = f"sde2e{secrets.token_hex(3)}"
+    manifest = project / "manifest.yaml"
+    text = manifest.read_text()
+    canary_lines = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in (canary or {}).items())
+    text = (text.replace("port: 8080", f"port: {free_port()}")
+                .replace("name: swiftdeploy-net", f"name: {name}-net")
+                .replace("  mode: stable\n", f"  mode: stable\n  canary:\n    window_seconds: {WINDOW_SECONDS}\n"
+                                              f"{canary_lines}"))
+    text += f"project: {name}\nopa:\n  port: {free_port()}\nvolumes:\n  logs: {name}-logs\n"
+    manifest.write_text(text)
+    data_file = project / "policies" / "data.json"
+    data = json.loads(data_file.read_text())
+    data["canary"]["min_window_seconds"] = WINDOW_SECONDS
+    data["infra"]["max_load_1m"] = 64.0
+    data_file.write_text(json.dumps(data, indent=2) + "\n")
+    return project
+
+
+def swiftdeploy(project: Path, *words: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """./swiftdeploy in the project, as an operator types it."""
+    return subprocess.run([sys.executable, str(project / "swiftdeploy"), *words], cwd=project,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def doit(project: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=project, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def manifest_of(project: Path):
+    from swiftdeploy.manifest import load_manifest
+
+    return load_manifest(project / "manifest.yaml")
+
+
+def public_url(project: Path) -> str:
+    return f"http://127.0.0.1:{manifest_of(project).nginx.port}"
+
+
+def history(project: Path) -> list[dict]:
+    from swiftdeploy.history import History
+
+    return History(project / "reports" / "history.jsonl").read()
+
+
+def containers(project_name: str) -> list:
+    from swiftdeploy.engine import client
+
+    return client().containers.list(all=True, filters={"label": f"com.docker.compose.project={project_name}"})
+
+
+def remove_everything(project: Path) -> None:
+    """Last-resort cleanup after a test, whatever state it left."""
+    name = manifest_of(project).project
+    subprocess.run([*_compose(), "-p", name, "down", "--volumes", "--remove-orphans"], capture_output=True,
+                   timeout=180, cwd=project)
+
+
+def _compose():
+    from swiftdeploy.tools import compose_binary
+
+    return compose_binary()
+
+
+class SteadyLoad:
+    """Requests through nginx from a few threads until stopped; counts every outcome.
+
+    Each request uses a fresh connection (`Connection: close`): nginx before 1.27.4 closes idle
+    keep-alive connections when it reloads, and a client that reuses one at that instant sees a reset
+    that no server-side ordering can prevent (README, "Reloads and keep-alive").
+    """
+
+    def __init__(self, url: str, threads: int = 3, pause: float = 0.01):
+        self.url, self.pause = url, pause
+        self.outcomes: Counter = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                answer = requests.get(f"{self.url}/", headers={"Connection": "close"}, timeout=10)
+                outcome = answer.status_code
+            except requests.RequestException as err:
+                outcome = f"connection error: {type(err).__name__}"
+            with self._lock:
+                self.outcomes[outcome] += 1
+            time.sleep(self.pause)
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcomes.values())
+
+    def failures(self) -> dict:
+        return {k: v for k, v in self.outcomes.items() if k != 200}

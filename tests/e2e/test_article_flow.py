@@ -1,0 +1,77 @@
+"""The article's flow against the real engine, nginx and OPA, start to teardown."""
+
+import time
+
+import pytest
+import requests
+
+from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, doit, history, make_project, manifest_of, ok,
+                      public_url, remove_everything, require_engine, swiftdeploy)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    require_engine()
+    project = make_project(tmp_path_factory.mktemp("flow") / "project")
+    yield project
+    remove_everything(project)
+
+
+def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project):
+    deployed = ok(swiftdeploy(project, "deploy"))
+    assert "deployed app 1.0.0 (stable mode)" in deployed.stdout
+    url = public_url(project)
+    first = requests.get(url + "/", timeout=5)
+    assert first.json()["mode"] == "stable" and first.headers["X-Deployed-By"] == "swiftdeploy"
+
+    with SteadyLoad(url) as load:
+        ok(swiftdeploy(project, "promote", "canary"))
+        assert manifest_of(project).services.mode == "canary"
+        assert requests.get(url + "/", timeout=5).headers.get("X-Mode") == "canary"
+
+        ok(swiftdeploy(project, "chaos", "error", "--rate", "0.9"))
+        time.sleep(1)
+        gate = doit(project, "canary-gate")
+        assert gate.returncode == 1
+        assert "denied by the canary policy: error rate" in gate.stderr
+        refused = swiftdeploy(project, "promote", "stable")
+        assert refused.returncode != 0
+        assert "promote:stable denied by the canary policy: error rate" in refused.stderr
+        assert "rollback" in refused.stderr, "a refused promotion points at rollback"
+        assert "Traceback" not in gate.stderr + refused.stderr
+        assert manifest_of(project).services.mode == "canary", "a refused promotion changes nothing"
+
+        ok(swiftdeploy(project, "chaos", "recover"))
+        time.sleep(WINDOW_SECONDS + 1)  # let the chaos errors leave the window
+        promoted = ok(swiftdeploy(project, "promote", "stable"))
+        assert "canary gate: allowed" in promoted.stdout
+        assert manifest_of(project).services.mode == "stable"
+        assert "X-Mode" not in requests.get(url + "/", timeout=5).headers
+
+        status = ok(swiftdeploy(project, "status", "--once"))
+    assert "PASS infra" in status.stdout and "mode: stable" in status.stdout
+    assert load.total > 200
+
+    ok(swiftdeploy(project, "audit"))
+    report = (project / "reports" / "audit_report.md").read_text()
+    assert "# SwiftDeploy Audit Report" in report
+    assert "chaos error" in report and "gate denied" in report and "error rate" in report
+
+    ok(swiftdeploy(project, "teardown"))
+    assert containers(manifest_of(project).project) == []
+
+    kinds = [(r["event"], r.get("domain") or r.get("to") or r.get("mode") or "", r.get("allow", r.get("outcome")))
+             for r in history(project)]
+    expected = [
+        ("gate", "infra", True), ("deploy", "stable", "ok"),
+        ("gate", "infra", True), ("promote", "canary", "ok"),
+        ("chaos", "error", "ok"),
+        ("gate", "canary", False), ("gate", "canary", False),
+        ("chaos", "recover", "ok"),
+        ("gate", "canary", True), ("promote", "stable", "ok"),
+        ("status", "stable", None),
+        ("teardown", "", "ok"),
+    ]
+    assert kinds == expected, kinds
