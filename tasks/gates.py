@@ -25,7 +25,8 @@ def infra_gate(operation="deploy"):
     hold_stack_lock(operation)
     stack = load_stack()
     running = stack.runtime.running()
-    stack.runtime.up(["opa"], no_deps=True)  # OPA decides, so it is the one service started before asking
+    if running.get("opa", {}).get("State") != "running":
+        stack.runtime.up(["opa"], no_deps=True)  # OPA decides, so it is the one service started before asking
     try:
         wait_for_opa(stack)
         facts = infra_facts(stack)

@@ -46,14 +46,19 @@ def point_proxy(stack: Stack, outputs: dict[str, str]) -> None:
 
 
 def app_container_ids(stack: Stack) -> dict[str, str]:
+    """Running app track service -> container id."""
     running = stack.runtime.running()
-    return {svc: entry.get("ID", "") for svc, entry in running.items() if svc.startswith(stack.service(""))}
+    return {svc: entry.get("ID", "") for svc, entry in running.items()
+            if svc.startswith(stack.service("")) and entry.get("State") == "running"}
 
 
 def start_stack(stack: Stack) -> None:
     """compose-up: app tracks first (healthy), then everything else; nginx re-pointed if anything moved."""
     before = app_container_ids(stack)
-    stack.runtime.up([stack.service(track) for track in stack.tracks()], no_deps=True)
+    # nginx waits for a healthy stable track (depends_on); a canary it must resolve is started first
+    canary = stack.service("canary")
+    if "canary" in stack.tracks() and canary not in before:
+        stack.runtime.up([canary], no_deps=True)
     stack.runtime.up()
     after = app_container_ids(stack)
     wait_for_proxy(stack)
