@@ -44,8 +44,3 @@ def load_stack():
 
     return Stack.load(".")
 
-
-def not_implemented(*_args, **_kwargs):
-    from doit.exceptions import TaskFailed
-
-    return TaskFailed("not implemented yet")

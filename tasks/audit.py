@@ -13,7 +13,7 @@ def task_audit():
     """Write reports/audit_report.md (timeline, violations) from reports/history.jsonl."""
     return {
         "actions": [write_report],
-        "file_dep": ["src/swiftdeploy/report.py", "src/swiftdeploy/dashboard.py"],
+        "file_dep": ["src/swiftdeploy/report.py", "src/swiftdeploy/report_markdown.py", "src/swiftdeploy/dashboard.py"],
         "uptodate": [history_unchanged],
         "targets": [str(REPORT)],
         "clean": True,
@@ -35,7 +35,8 @@ def write_report():
     from swiftdeploy.errors import SwiftDeployError
     from swiftdeploy.files import write_atomic
     from swiftdeploy.history import History
-    from swiftdeploy.report import audit_data, render_markdown
+    from swiftdeploy.report import audit_data
+    from swiftdeploy.report_markdown import render_markdown
 
     if not HISTORY.exists():
         raise SwiftDeployError(f"{HISTORY} does not exist yet: deploy first, then audit")

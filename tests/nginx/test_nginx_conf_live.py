@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from swiftdeploy.manifest import load_manifest
-from swiftdeploy.render import render
+from swiftdeploy import proxy
+from swiftdeploy.render import generation_of, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,16 +69,12 @@ class Track:
 
 class LiveNginx:
     def __init__(self, workdir: Path, text: str, stable: Track, canary: Track):
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.nginx = nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.workdir, self.tracks = workdir, (stable, canary)
         self.port = free_port()
         self.log = workdir / "access.log"
-        text = (text.replace("/tmp/", f"{workdir}/")
-                    .replace("app-stable:3000", f"127.0.0.1:{stable.port}")
-                    .replace("app-canary:3000", f"127.0.0.1:{canary.port}")
-                    .replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
-                    .replace("/var/log/nginx/swiftdeploy-access.log", str(self.log)))
         self.conf = workdir / "nginx.conf"
-        self.conf.write_text(text)
+        self.conf.write_text(self.localize(text))
         check = subprocess.run([nginx, "-t", "-c", str(self.conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         self.process = subprocess.Popen([nginx, "-c", str(self.conf), "-g", "daemon off;"],
@@ -92,9 +89,31 @@ class LiveNginx:
                 time.sleep(0.05)
         raise AssertionError("nginx did not start")
 
+    def localize(self, text: str) -> str:
+        """The generated config with container names, port and paths pointed at this test's loopback."""
+        stable, canary = self.tracks
+        return (text.replace("/tmp/", f"{self.workdir}/")
+                    .replace("app-stable:3000", f"127.0.0.1:{stable.port}")
+                    .replace("app-canary:3000", f"127.0.0.1:{canary.port}")
+                    .replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+                    .replace("/var/log/nginx/swiftdeploy-access.log", str(self.log)))
+
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class HostRuntime:
+    """Stands in for ComposeRuntime.exec: runs the nginx commands proxy.reload sends on the live nginx."""
+
+    def __init__(self, live: LiveNginx):
+        self.live = live
+
+    def exec(self, service, command, timeout=30):
+        assert service == "nginx"
+        command = [self.live.nginx if part == "nginx" else part for part in command]
+        command = [str(self.live.conf) if part == proxy.CONFIG else part for part in command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -197,3 +216,27 @@ def test_the_access_log_has_the_required_format(serve, tracks):
     line = live.log.read_text().splitlines()[-1]
     pattern = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \| 200 \| \d+\.\d{3}s \| 127\.0\.0\.1:\d+ \| GET /healthz\?probe=1 HTTP/1\.1"
     assert re.fullmatch(pattern, line), line
+
+
+def test_a_reload_counts_only_once_the_new_generation_is_served(serve, tracks):
+    live = serve(manifest_in())
+    new_text = render("nginx.conf", manifest_in("canary", weight=50), ROOT / "templates")
+    live.conf.write_text(live.localize(new_text))
+    proxy.reload(HostRuntime(live), live.url, generation_of(new_text))
+    assert fresh_get(live.url + "/").headers["X-Config-Generation"] == generation_of(new_text)
+
+
+def test_a_reload_nginx_cannot_apply_fails_and_the_old_config_keeps_serving(serve, tracks):
+    live = serve(manifest_in())
+    old_generation = fresh_get(live.url + "/").headers["X-Config-Generation"]
+    with socket.socket() as taken:  # nginx -t and -s reload both exit 0 for this; only the header tells
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        new_text = render("nginx.conf", manifest_in("canary", weight=50), ROOT / "templates")
+        localized = live.localize(new_text).replace(
+            f"listen 127.0.0.1:{live.port};", f"listen 127.0.0.1:{live.port};\n        listen 127.0.0.1:{taken.getsockname()[1]};")
+        live.conf.write_text(localized)
+        with pytest.raises(proxy.ProxyError, match=f"still serves config generation {old_generation}"):
+            proxy.reload(HostRuntime(live), live.url, generation_of(new_text), confirm_seconds=1.5)
+    answer = fresh_get(live.url + "/")
+    assert answer.status_code == 200 and answer.headers["X-Config-Generation"] == old_generation

@@ -1,0 +1,120 @@
+"""The audit report's layout: AuditData -> GitHub-Flavored Markdown (report.py computes the figures).
+
+Free text is backslash-escaped; identifiers go in code spans; every table row has the header's cells.
+"""
+
+import re
+
+from .dashboard import format_ms, format_number, format_percent, format_time
+from .report import EVENT_KINDS, AuditData, ChaosInjection, Violation
+
+def render_markdown(data: AuditData) -> str:
+    violation_note = ("Consecutive status scrapes that fail the same policy for the same reasons (figures aside) "
+                      "are one row; its reasons are those of the first scrape.")
+    sections = [
+        "# SwiftDeploy Audit Report",
+        _table(("Item", "Value"), _summary_rows(data)),
+        _section("Timeline", ("Time (UTC)", "Event", "Mode after", "Details"), [
+            (_time(e.ts), _text(e.event + (" (failed)" if e.failed else "")), _code(e.mode_after),
+             ", ".join(_DETAIL[name](value) for name, value in e.details) or "-") for e in data.timeline]),
+        _section("Mode changes", ("Time (UTC)", "From", "To", "By", "Versions after"), [
+            (_time(c.ts), _code(c.from_mode), _code(c.to_mode), _text(c.cause),
+             _versions(c.version, c.canary_version)) for c in data.mode_changes]),
+        _section("Chaos injections", ("Time (UTC)", "Chaos", "Parameters", "Outcome", "App answered"), [
+            (_time(c.ts), _code(c.mode), _chaos_parameters(c), f"failed: {_text(c.error)}" if c.failed else "ok",
+             "-" if c.status_code is None else _number(c.status_code)) for c in data.chaos]),
+        _section("Policy violations",
+                 ("First seen", "Last seen", "Policy", "Operation/source", "Count", "Reasons"), [
+                     (_time(v.first_ts), _time(v.last_ts), _code(v.policy), _violation_source(v), str(v.count),
+                      "; ".join(_text(reason) for reason in v.reasons) or "no reasons given")
+                     for v in data.violations], note=violation_note),
+        _section("Status scrapes", ("Track", "Scrapes", "Max req/s", "Max error rate", "Max P99"), [
+            (_code(t.track), str(t.scrapes), format_number(t.max_req_per_s), format_percent(t.max_error_rate),
+             format_ms(t.max_p99_ms)) for t in data.tracks]),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _summary_rows(data: AuditData) -> list[tuple[str, str]]:
+    period = f"{_time(data.first_ts)} to {_time(data.last_ts)}" if data.first_ts else "none: no records"
+    occurrences = sum(v.count for v in data.violations)
+    rows = [("Period (UTC)", period), ("Records", str(data.records)), ("Mode at the end", _code(data.final_mode)),
+            ("Mode changes", str(len(data.mode_changes))), ("Chaos injections", str(len(data.chaos))),
+            ("Policy violations", f"{len(data.violations)} ({occurrences} occurrences)")]
+    rows += [(f"`{kind}` events", str(count)) for kind, count in data.counts.items() if kind in EVENT_KINDS and count]
+    return rows + [("Other events (unknown kind)", str(data.counts["other"])),
+                   ("Malformed records (skipped)", str(data.counts["malformed"]))]
+
+
+def _section(title: str, headers: tuple[str, ...], rows: list, note: str = "") -> str:
+    if not rows:
+        return f"## {title}\n\nNone recorded."
+    return f"## {title}\n\n{_table(headers, rows)}" + (f"\n\n{note}" if note else "")
+
+
+def _table(headers: tuple[str, ...], rows: list) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# Markdown-significant characters, and underscores that could start or end emphasis (not those inside names).
+_SPECIAL = re.compile(r"[\\`*\[\]<>|~&$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _text(value) -> str:
+    """Free text as one table cell: specials escaped, whitespace runs folded, line breaks as <br>."""
+    lines = [" ".join(line.split()) for line in str(value).splitlines()]
+    return "<br>".join(_SPECIAL.sub(lambda m: "\\" + m[0], line) for line in lines if line) or "-"
+
+
+def _code(value) -> str:
+    """An identifier as a code span. A backslash cannot be escaped inside one, so such text stays plain."""
+    text = str(value)
+    if not text or text != " ".join(text.split()) or "\\" in text:
+        return _text(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return fence + pad + text.replace("|", "\\|") + pad + fence
+
+
+def _number(value) -> str:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return format_number(value) if is_number else _text(value)
+
+
+def _time(ts: str) -> str:
+    return _text(format_time(ts))
+
+
+def _versions(stable, canary) -> str:
+    shown = [f"{label} {_code(version)}" for label, version in (("stable", stable), ("canary", canary)) if version]
+    return ", ".join(shown) or "-"
+
+
+def _chaos_parameters(chaos: ChaosInjection) -> str:
+    return ", ".join([_DETAIL[name](value) for name, value in (("rate", chaos.rate), ("duration", chaos.duration))
+                      if value is not None]) or "-"
+
+
+def _violation_source(violation: Violation) -> str:
+    if violation.source == "status":
+        return "status scrapes"
+    what = "gate, OPA unavailable" if violation.source == "unavailable" else "gate denied"
+    return f"{_code(violation.operation)} {what}"
+
+
+_DETAIL = {  # record field -> how the Details cell shows it
+    "from_mode": lambda v: f"from {_code(v)}",
+    "version": lambda v: f"stable {_code(v)}",
+    "canary_version": lambda v: f"canary {_code(v)}",
+    "weight": lambda v: f"weight {_number(v)}%",
+    "seconds": lambda v: f"took {_number(v)} s",
+    "rate": lambda v: f"rate {_number(v)}",
+    "duration": lambda v: f"duration {_number(v)} s",
+    "status_code": lambda v: f"app answered {_number(v)}",
+    "domain": lambda v: f"policy {_code(v)}",
+    "operation": lambda v: f"operation {_code(v)}",
+    "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
+    "clean": lambda v: "`generated/` removed" if v is True else "`generated/` kept",
+    "error": lambda v: f"error: {_text(v)}",
+}
