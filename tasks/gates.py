@@ -43,11 +43,11 @@ def infra_gate(operation="deploy"):
 @operator_action
 def canary_gate():
     from swiftdeploy.gates import ask, canary_facts
-    from swiftdeploy.rollout import _require_canary
+    from swiftdeploy.rollout import require_canary
 
     hold_stack_lock("promote:stable")
     stack = load_stack()
-    _require_canary(stack.manifest, "the canary gate")
+    require_canary(stack.manifest, "the canary gate")
     seconds = stack.manifest.services.canary.window_seconds
     print(f"canary gate: reading the canary's metrics over {seconds} s ...", flush=True)
     facts = canary_facts(stack)

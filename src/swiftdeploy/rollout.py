@@ -148,7 +148,7 @@ def promote_canary(stack: Stack) -> Manifest:
 
 def promote_stable(stack: Stack) -> Manifest:
     current = stack.manifest
-    _require_canary(current, "promote:stable")
+    require_canary(current, "promote:stable")
     canary = current.services.canary
     changes = {"services.mode": "stable"}
     if canary.version != current.services.version:
@@ -225,7 +225,7 @@ def _parsed(text: str) -> Manifest:
     return parse_manifest(text)
 
 
-def _require_canary(manifest: Manifest, operation: str) -> None:
+def require_canary(manifest: Manifest, operation: str) -> None:
     if manifest.services.mode != "canary":
         raise RolloutError(f"{operation} needs a canary: the manifest is in stable mode (run promote:canary first)")
 
