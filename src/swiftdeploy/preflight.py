@@ -119,7 +119,7 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
     status, output = engine.run_once(
         manifest.nginx.image, ["nginx", "-t", "-c", "/etc/swiftdeploy/nginx.conf"], {str(generated): "/etc/swiftdeploy"},
         # as the image runs it: root master, which chowns its temp dirs for the workers (CAP_CHOWN only)
-        user="0:0", cap_add=["CHOWN"], extra_hosts=hosts, tmpfs={"/tmp": "", "/var/log/nginx": ""})
+        user="0:0", cap_add=["CHOWN"], extra_hosts=hosts, tmpfs={"/tmp": "", "/var/tmp": ""})
     if status != 0:
         emerg = [line for line in output.splitlines() if "[emerg]" in line]
         raise CheckFailed(f"nginx -t in {manifest.nginx.image}: {(emerg or [last_line(output)])[0]}")

@@ -114,11 +114,13 @@ def test_validate_passes_on_the_running_stack_and_names_a_taken_port(project, tm
 def test_the_access_log_is_a_real_file_in_the_named_volume(project):
     requests.get(public_url(project) + "/healthz", timeout=5)
     nginx = service_containers(project)["nginx"]
-    code, output = nginx.exec_run(["tail", "-n", "1", "/var/log/nginx/swiftdeploy-access.log"])
+    code, output = nginx.exec_run(["tail", "-n", "1", "/var/tmp/swiftdeploy-access.log"])
     assert code == 0 and b" | 200 | " in output and b"GET /healthz HTTP/1.1" in output
+    code, _ = nginx.exec_run(["sh", "-c", "test -f /var/tmp/swiftdeploy-access.log && ! test -L /var/tmp/swiftdeploy-access.log"])
+    assert code == 0, "a regular file, not the image's stdout symlink"
     mounts = {m["Destination"]: m for m in nginx.attrs["Mounts"]}
-    assert mounts["/var/log/nginx"]["Type"] == "volume"
-    assert mounts["/var/log/nginx"]["Name"] == f"{manifest_of(project).project}-logs"
+    assert mounts["/var/tmp"]["Type"] == "volume"
+    assert mounts["/var/tmp"]["Name"] == f"{manifest_of(project).project}-logs"
 
 
 def test_teardown_removes_this_stack_and_nothing_else(project, tmp_path):

@@ -92,11 +92,12 @@ class LiveNginx:
     def localize(self, text: str) -> str:
         """The generated config with container names, port and paths pointed at this test's loopback."""
         stable, canary = self.tracks
-        return (text.replace("/tmp/", f"{self.workdir}/")
+        return (text.replace("/var/tmp/swiftdeploy-access.log", "@@LOG@@")
+                    .replace("/tmp/", f"{self.workdir}/")
+                    .replace("@@LOG@@", str(self.log))
                     .replace("app-stable:3000", f"127.0.0.1:{stable.port}")
                     .replace("app-canary:3000", f"127.0.0.1:{canary.port}")
-                    .replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
-                    .replace("/var/log/nginx/swiftdeploy-access.log", str(self.log)))
+                    .replace("listen 8080;", f"listen 127.0.0.1:{self.port};"))
 
     def stop(self):
         self.process.terminate()
