@@ -55,6 +55,7 @@ def load_wrapper():
     ("chaos error --rate 0.5", ["chaos", "--mode", "error", "--rate", "0.5"]),
     ("chaos slow --duration 3", ["chaos", "--mode", "slow", "--duration", "3"]),
     ("chaos recover", ["chaos", "--mode", "recover"]),
+    ("chaos error --rate=0.25", ["chaos", "--mode", "error", "--rate", "0.25"]),
 ])
 def test_the_wrapper_maps_the_articles_commands_onto_tasks(words, doit_args):
     assert load_wrapper().doit_argv(words.split()) == doit_args
@@ -66,6 +67,13 @@ def test_the_wrapper_maps_the_articles_commands_onto_tasks(words, doit_args):
     ("chaos meltdown", "swiftdeploy: chaos needs one of: error, recover, slow (got 'meltdown')"),
     ("deplyo", "swiftdeploy: unknown command 'deplyo'; commands: audit, build, chaos, deploy, init, promote, "
                "rollback, status, teardown, validate"),
+    ("chaos error --rate abc", "swiftdeploy: chaos error: --rate needs a number, got 'abc'"),
+    ("chaos error --rate", "swiftdeploy: chaos error: --rate needs a number"),
+    ("chaos slow --rate 0.5", "swiftdeploy: chaos slow: unknown option '--rate'; chaos slow takes --duration"),
+    ("status --bogus", "swiftdeploy: status: unknown option '--bogus'; status takes --once"),
+    ("teardown --clean=yes", "swiftdeploy: teardown: --clean takes no value"),
+    ("deploy --force", "swiftdeploy: deploy: unknown option '--force'; deploy takes no options"),
+    ("promote canary --now", "swiftdeploy: promote canary: unknown option '--now'; promote canary takes no options"),
 ])
 def test_the_wrapper_refuses_bad_words_in_one_line(words, message):
     result = subprocess.run([sys.executable, str(ROOT / "swiftdeploy"), *words.split()], capture_output=True,
