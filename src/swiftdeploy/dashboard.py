@@ -43,8 +43,9 @@ class TrackFigures:
     @classmethod
     def from_window(cls, window) -> "TrackFigures":
         """From a swiftdeploy.metrics.Window."""
-        return cls(req_per_s=window.req_per_s, error_rate=window.error_rate, p99_ms=window.p99_ms,
-                   requests=window.requests, errors=window.errors, window_seconds=window.seconds)
+        return cls(req_per_s=_round(window.req_per_s, 3), error_rate=_round(window.error_rate, 6),
+                   p99_ms=_round(window.p99_ms, 3), requests=_round(window.requests, 0),
+                   errors=_round(window.errors, 0), window_seconds=_round(window.seconds, 3))
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,13 @@ class Snapshot:
     def ordered_policies(self) -> list[tuple[str, PolicyResult]]:
         rank = {name: index for index, name in enumerate(POLICY_ORDER)}
         return sorted(self.policies.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+
+
+def _round(value: float | None, places: int) -> float | int | None:
+    """Figures as the history keeps them: counts as integers, the rest without float noise."""
+    if value is None:
+        return None
+    return int(round(value)) if places == 0 else round(value, places)
 
 
 def format_time(ts: str) -> str:
