@@ -71,8 +71,8 @@ def canary_facts(stack: Stack, seconds: float | None = None) -> dict:
 def window_facts(w) -> dict:
     return {
         "window_seconds": round(w.seconds, 3),
-        "requests": w.requests,
-        "errors": w.errors,
-        "error_rate": w.error_rate,
+        "requests": round(w.requests),
+        "errors": round(w.errors),
+        "error_rate": None if w.error_rate is None else round(w.error_rate, 6),
         "p99_ms": None if w.p99_seconds is None else round(w.p99_seconds * 1000, 3),
     }
