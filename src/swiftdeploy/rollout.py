@@ -78,18 +78,32 @@ def wait_for_proxy(stack: Stack, seconds: float = 20) -> None:
 
 
 def confirm_serving(stack: Stack, manifest: Manifest, samples: int = 20) -> dict:
-    """Check /healthz and real traffic show the manifest's state; return what was seen."""
+    """Check /healthz and real traffic show the manifest's state; return what was seen.
+
+    Right after a reload the old nginx workers may still accept a connection or two before they close
+    their listening sockets, so this waits for `samples` consecutive answers from the new config
+    generation, and judges only those.
+    """
     services = manifest.services
+    generation = generation_of((stack.generated / "nginx.conf").read_text())
     want = {"stable": services.version}
     if services.mode == "canary":
         want["canary"] = services.canary.version
     seen: dict[str, set] = {"stable": set(), "canary": set()}
-    for _ in range(samples):
+    streak = 0
+    for _ in range(samples * 10):
         answer = proxy.get(f"{stack.public_url}/")
         if answer.status_code != 200:
             raise RolloutError(f"GET / through nginx answered {answer.status_code} while confirming the rollout")
-        body = answer.json()
-        seen["canary" if answer.headers.get("X-Mode") == "canary" else "stable"].add(body.get("version"))
+        if answer.headers.get("X-Config-Generation") != generation:
+            streak, seen = 0, {"stable": set(), "canary": set()}
+            continue
+        seen["canary" if answer.headers.get("X-Mode") == "canary" else "stable"].add(answer.json().get("version"))
+        streak += 1
+        if streak == samples:
+            break
+    else:
+        raise RolloutError(f"nginx did not settle on config generation {generation} within {samples * 10} requests")
     health = proxy.get(f"{stack.public_url}/healthz")
     if health.status_code != 200 or health.json().get("status") != "ok":
         raise RolloutError(f"/healthz through nginx answered {health.status_code}")
