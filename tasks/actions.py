@@ -1,6 +1,7 @@
 """Glue between doit and the engine library: expected errors become one-line task failures."""
 
 import functools
+from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
@@ -40,7 +41,19 @@ def hold_stack_lock(operation: str) -> None:
 
 
 def load_stack():
+    """The stack in the current directory, with the manifest parsed once per run (per content)."""
     from swiftdeploy.stack import Stack
 
-    return Stack.load(".")
+    from .render import current_manifest
 
+    return Stack(Path("."), current_manifest())
+
+
+
+def recorded(stack, event: str, fields: dict, operation):
+    """Run operation(); if it fails, append `event` with outcome failed and the error's first line."""
+    try:
+        return operation()
+    except Exception as err:
+        stack.history.append(event, outcome="failed", error=str(err).splitlines()[0], **fields)
+        raise

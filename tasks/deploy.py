@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from .actions import hold_stack_lock, load_stack, operator_action
+from .actions import hold_stack_lock, load_stack, operator_action, recorded
 
 STARTED = time.monotonic()
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
@@ -92,11 +92,7 @@ def compose_up():
     stack = load_stack()
     print(f"starting {stack.manifest.project}: {', '.join(stack.service(t) for t in stack.tracks())}, nginx, opa",
           flush=True)
-    try:
-        start_stack(stack)
-    except Exception as err:
-        stack.history.append("deploy", outcome="failed", error=str(err).splitlines()[0], **_state(stack))
-        raise
+    recorded(stack, "deploy", _state(stack), lambda: start_stack(stack))
 
 
 @operator_action
@@ -104,11 +100,7 @@ def deploy():
     from swiftdeploy.rollout import confirm_serving
 
     stack = load_stack()
-    try:
-        seen = confirm_serving(stack, stack.manifest)
-    except Exception as err:
-        stack.history.append("deploy", outcome="failed", error=str(err).splitlines()[0], **_state(stack))
-        raise
+    seen = recorded(stack, "deploy", _state(stack), lambda: confirm_serving(stack, stack.manifest))
     seconds = round(time.monotonic() - STARTED, 1)
     stack.history.append("deploy", outcome="ok", seconds=seconds, seen=seen, **_state(stack))
     print(f"deployed {stack.manifest.services.name} {stack.manifest.services.version} "

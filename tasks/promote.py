@@ -1,6 +1,6 @@
 """promote:canary, promote:stable, rollback: each edits manifest.yaml in place once it has happened."""
 
-from .actions import hold_stack_lock, load_stack, operator_action
+from .actions import hold_stack_lock, load_stack, operator_action, recorded
 
 
 def task_promote():
@@ -25,7 +25,7 @@ def promote_canary():
     hold_stack_lock("promote:canary")
     stack = load_stack()
     ask(stack, "infra", "promote:canary", infra_facts(stack))
-    new = _recorded(stack, "promote", {"to": "canary"}, lambda: start_canary(stack))
+    new = recorded(stack, "promote", {"to": "canary"}, lambda: start_canary(stack))
     c = new.services.canary
     print(f"canary {c.version} is serving {c.weight}% of traffic beside stable {new.services.version}; "
           "manifest.yaml now says mode: canary")
@@ -42,7 +42,7 @@ def promote_stable():
             return failed
     hold_stack_lock("promote:stable")
     stack = load_stack()
-    new = _recorded(stack, "promote", {"to": "stable"}, lambda: make_stable(stack))
+    new = recorded(stack, "promote", {"to": "stable"}, lambda: make_stable(stack))
     print(f"stable is now {new.services.version}; the canary track is gone; manifest.yaml says mode: stable")
 
 
@@ -52,13 +52,6 @@ def rollback():
 
     hold_stack_lock("rollback")
     stack = load_stack()
-    new = _recorded(stack, "rollback", {}, lambda: drop_canary(stack))
+    new = recorded(stack, "rollback", {}, lambda: drop_canary(stack))
     print(f"rolled back: all traffic on stable {new.services.version}; manifest.yaml says mode: stable")
 
-
-def _recorded(stack, event, fields, operation):
-    try:
-        return operation()
-    except Exception as err:
-        stack.history.append(event, outcome="failed", error=str(err).splitlines()[0], **fields)
-        raise

@@ -5,7 +5,7 @@ import io
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from .manifest import parse_manifest
+from .manifest import Manifest, parse_manifest
 
 
 def _yaml() -> YAML:
@@ -16,8 +16,8 @@ def _yaml() -> YAML:
     return yaml
 
 
-def edit(text: str, changes: dict[str, object]) -> str:
-    """The manifest text with dotted keys set (`{"services.mode": "canary"}`); validated before returning.
+def edit(text: str, changes: dict[str, object]) -> tuple[str, Manifest]:
+    """The manifest text with dotted keys set (`{"services.mode": "canary"}`), and the manifest it validates to.
 
     A value keeps the quoting style of the value it replaces, so `version: "1.0.0"` becomes
     `version: "1.1.0"` and `git diff manifest.yaml` shows exactly the changed fields.
@@ -36,5 +36,4 @@ def edit(text: str, changes: dict[str, object]) -> str:
     out = io.StringIO()
     yaml.dump(document, out)
     edited = out.getvalue()
-    parse_manifest(edited)  # an edit never writes a manifest the validator would refuse
-    return edited
+    return edited, parse_manifest(edited)  # an edit never yields a manifest the validator would refuse

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .errors import SwiftDeployError
 from .manifest import Manifest, ManifestError, load_manifest
-from .runtime.compose import ComposeRuntime, last_line
+from .runtime.compose import last_line
+from .stack import Stack
 
 NGINX_CHECK_HOSTS = ("stable", "canary")
 
@@ -98,9 +99,8 @@ def port_available(manifest: Manifest, root: Path) -> str:
 
 
 def _our_nginx_publishes(root: Path, manifest: Manifest, port: int) -> bool:
-    runtime = ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project)
     try:
-        nginx = runtime.running().get("nginx")
+        nginx = Stack(root, manifest).runtime.running().get("nginx")
     except SwiftDeployError:
         return False
     if not nginx or nginx.get("State") != "running":
@@ -129,7 +129,7 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
 def compose_valid(root: Path, manifest: Manifest) -> str:
     import subprocess
 
-    runtime = ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project)
+    runtime = Stack(root, manifest).runtime
     result = subprocess.run(runtime.argv("config", "--quiet"), capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise CheckFailed(last_line(result.stderr) or f"exit {result.returncode}")

@@ -142,8 +142,7 @@ def promote_canary(stack: Stack) -> Manifest:
     if current.services.mode == "canary":
         raise RolloutError(f"already in canary mode (canary {current.services.canary.version} at "
                            f"{current.services.canary.weight}%); run promote:stable or rollback")
-    text = edit(stack.manifest_path.read_text(), {"services.mode": "canary"})
-    new = _parsed(text)
+    text, new = edit(stack.manifest_path.read_text(), {"services.mode": "canary"})
     outputs = rendered(stack, new)
     canary = stack.service("canary")
 
@@ -154,7 +153,7 @@ def promote_canary(stack: Stack) -> Manifest:
         return confirm_serving(stack, new)
 
     seen = with_restore(stack, change, undo=lambda _saved: stack.runtime.remove([canary]))
-    _commit(stack, text, outputs)
+    _commit(stack, text, new, outputs)
     stack.history.append("promote", to="canary", outcome="ok", from_mode="stable", version=new.services.version,
                          canary_version=new.services.canary.version, weight=new.services.canary.weight, seen=seen)
     return new
@@ -169,8 +168,7 @@ def promote_stable(stack: Stack) -> Manifest:
         changes["services.version"] = canary.version
     if canary.image != current.services.image:
         changes["services.image"] = canary.image
-    text = edit(stack.manifest_path.read_text(), changes)
-    new = _parsed(text)
+    text, new = edit(stack.manifest_path.read_text(), changes)
     outputs = rendered(stack, new)
     stable = stack.service("stable")
     stable_changes = len(changes) > 1
@@ -192,7 +190,7 @@ def promote_stable(stack: Stack) -> Manifest:
     seen = with_restore(stack, change, undo)
     write_outputs(stack, outputs, ["docker-compose.yml"])
     stack.runtime.up(recreate="never", remove_orphans=True)  # the canary leaves once nothing routes to it
-    _commit(stack, text, outputs)
+    _commit(stack, text, new, outputs)
     stack.history.append("promote", to="stable", outcome="ok", from_mode="canary", version=new.services.version,
                          canary_version=canary.version, weight=canary.weight, seen=seen)
     return new
@@ -203,8 +201,7 @@ def rollback(stack: Stack) -> Manifest:
     canary_running = stack.service("canary") in stack.runtime.running()
     if current.services.mode == "stable" and not canary_running:
         raise RolloutError("nothing to roll back: no canary is running and the manifest is in stable mode")
-    text = edit(stack.manifest_path.read_text(), {"services.mode": "stable"})
-    new = _parsed(text)
+    text, new = edit(stack.manifest_path.read_text(), {"services.mode": "stable"})
     outputs = rendered(stack, new)
 
     def change():
@@ -214,7 +211,7 @@ def rollback(stack: Stack) -> Manifest:
     seen = with_restore(stack, change)
     write_outputs(stack, outputs, ["docker-compose.yml"])
     stack.runtime.up(recreate="never", remove_orphans=True)
-    _commit(stack, text, outputs)
+    _commit(stack, text, new, outputs)
     stack.history.append("rollback", outcome="ok", from_mode=current.services.mode, version=new.services.version,
                          seen=seen)
     return new
@@ -227,16 +224,10 @@ def teardown(stack: Stack, clean: bool) -> None:
     stack.history.append("teardown", outcome="ok", clean=clean)
 
 
-def _commit(stack: Stack, manifest_text: str, outputs: dict[str, str]) -> None:
+def _commit(stack: Stack, manifest_text: str, manifest: Manifest, outputs: dict[str, str]) -> None:
     write_outputs(stack, outputs)
     write_atomic(stack.manifest_path, manifest_text)
-    stack.manifest = _parsed(manifest_text)
-
-
-def _parsed(text: str) -> Manifest:
-    from .manifest import parse_manifest
-
-    return parse_manifest(text)
+    stack.manifest = manifest
 
 
 def require_canary(manifest: Manifest, operation: str) -> None:
