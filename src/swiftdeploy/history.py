@@ -140,8 +140,10 @@ def _write_whole(fd: int, data: bytes) -> None:
 def _parse_line(raw: bytes) -> tuple[dict | None, str | None]:
     try:
         record = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # also UnicodeDecodeError, and an integer of more digits than int() converts
         return None, f"not JSON ({err})"
+    except RecursionError:
+        return None, "not JSON (nested too deeply)"
     if not isinstance(record, dict) or not isinstance(record.get("event"), str) or "ts" not in record:
         return None, "not a history record (a JSON object with ts and event)"
     return record, None

@@ -6,6 +6,7 @@ No other module reads the raw YAML. Every problem is reported at once, one line 
 
 import difflib
 import json
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -96,7 +97,7 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
 
 def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     if isinstance(raw, str):
-        raw = raw.encode()
+        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate then fails the UTF-8 check below
     if len(raw) > MAX_BYTES:
         raise ManifestError(source, [f"file is {len(raw)} bytes; a manifest is at most {MAX_BYTES}"])
     try:
@@ -113,7 +114,8 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and aliases (an alias bomb would hang validation)."""
+    """SafeLoader that refuses duplicate keys, aliases (an alias bomb would hang validation), values PyYAML
+    cannot construct, and integers too large to print (Python refuses to print more than 4300 digits)."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -121,10 +123,25 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.MarkedYAMLError("", None, "YAML aliases (*name) are not supported in the manifest", mark)
         return super().compose_node(parent, index)
 
+    def construct_object(self, node, deep=False):
+        try:
+            value = super().construct_object(node, deep)
+        except (ValueError, KeyError, AttributeError):
+            # What PyYAML's scalar constructors raise on a malformed value: 2024-13-45 (read as a date),
+            # `!!bool maybe`, `!!timestamp soon`, an integer of more digits than int() converts.
+            kind = node.tag.rpartition(":")[2]
+            raise yaml.MarkedYAMLError("", None, f"cannot read {_show(node.value)} as {kind} (quote it if it is text)",
+                                       node.start_mark) from None
+        if isinstance(value, int) and value.bit_length() > 64:
+            raise yaml.MarkedYAMLError("", None, f"integer {_show(node.value)} is too large", node.start_mark)
+        return value
+
     def construct_mapping(self, node, deep=False):
         seen = {}
-        for key_node, _ in node.value:
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                break  # SafeLoader refuses it, with its place
             if key in seen:
                 raise yaml.MarkedYAMLError("", None, f"duplicate key {key!r} (first on line {seen[key]})",
                                            key_node.start_mark)
@@ -141,6 +158,8 @@ def _parse_yaml(text: str, source: str):
         raise ManifestError(source, [f"{where}{err.problem or err.context}"]) from None
     except yaml.YAMLError as err:
         raise ManifestError(source, [f"not valid YAML: {str(err).splitlines()[0]}"]) from None
+    except RecursionError:
+        raise ManifestError(source, ["nested too deeply to read"]) from None
     if document is None:
         raise ManifestError(source, ["the file is empty; it needs services, nginx and network sections"])
     if not isinstance(document, dict):
@@ -170,12 +189,12 @@ def _describe(error) -> list[str]:
         return [f"{_join(path, key)}: is required" for key in missing]
     if kind == "additionalProperties":
         known = sorted(schema.get("properties", {}))
-        unknown = sorted(k for k in value if k not in known)
+        unknown = sorted(_show_key(k) for k in value if k not in known)
         lines = []
         for key in unknown:
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
-            lines.append(f"{_join(path, str(key))}: unknown key{hint}")
+            lines.append(f"{_join(path, key)}: unknown key{hint}")
         return lines
     where = path or "(top level)"
     if kind in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
@@ -266,6 +285,13 @@ def _join(path: str, key: str) -> str:
 def _kind(value) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping",
             type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _show_key(key) -> str:
+    """A key as written when it reads as one plain word; else quoted, so that a message stays on one line."""
+    if isinstance(key, str) and key.isprintable() and key and " " not in key:
+        return key
+    return _show(key)
 
 
 def _show(value) -> str:

@@ -52,7 +52,7 @@ def parse(text: str, at: float | None = None, wall: float | None = None,
         raise MetricsError("metrics text is empty")
     try:
         families = list(text_string_to_metric_families(text))
-    except ValueError as err:
+    except Exception as err:  # noqa: BLE001 - on bad text the parser also raises IndexError, KeyError, ...
         raise MetricsError(_locate_parse_error(text, err)) from None
     excluded = frozenset(exclude_paths)
     requests, buckets, counts = {}, defaultdict(dict), {}
@@ -176,12 +176,30 @@ def _is_server_error(key: SeriesKey) -> bool:
     return len(code) == 3 and code.startswith("5") and code.isdigit()
 
 
-def _locate_parse_error(text: str, err: ValueError) -> str:
-    # The parser does not say where it failed; re-parse line by line to point at the culprit.
-    for number, line in enumerate(text.splitlines(), 1):
-        try:
-            list(text_string_to_metric_families(line + "\n"))
-        except ValueError as line_err:
-            why = str(line_err) or "unreadable line"
-            return f"malformed metrics text at line {number} ({why}): {line[:80]!r}"
-    return f"malformed metrics text: {err or 'unreadable'}"
+def _locate_parse_error(text: str, err: Exception) -> str:
+    # The parser does not say where it failed. Bisect on the number of leading lines it can read: the line
+    # whose addition makes them unreadable is the culprit, in its context (e.g. a second TYPE for a family).
+    lines = text.split("\n")  # the parser's own line breaks, so the number matches an editor's
+    if _parse_problem(lines) is None:
+        return f"malformed metrics text: {_why(err)}"
+    readable, unreadable = 0, len(lines)
+    while unreadable - readable > 1:
+        middle = (readable + unreadable) // 2
+        if _parse_problem(lines[:middle]):
+            unreadable = middle
+        else:
+            readable = middle
+    why = _parse_problem(lines[:unreadable])
+    return f"malformed metrics text at line {unreadable} ({why}): {lines[unreadable - 1][:80]!r}"
+
+
+def _parse_problem(lines: list[str]) -> str | None:
+    try:
+        list(text_string_to_metric_families("\n".join(lines) + "\n"))
+    except Exception as err:  # noqa: BLE001 - see parse()
+        return _why(err)
+    return None
+
+
+def _why(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__

@@ -47,36 +47,79 @@ def load_wrapper():
 @pytest.mark.parametrize("words, doit_args", [
     ("init", ["init"]),
     ("deploy", ["deploy"]),
+    ("plan", ["plan"]),
     ("promote canary", ["promote:canary"]),
     ("promote stable", ["promote:stable"]),
     ("rollback", ["rollback"]),
+    ("status", ["status"]),
     ("status --once", ["status", "--once"]),
     ("teardown --clean", ["teardown", "--clean"]),
     ("chaos error --rate 0.5", ["chaos", "--mode", "error", "--rate", "0.5"]),
     ("chaos slow --duration 3", ["chaos", "--mode", "slow", "--duration", "3"]),
     ("chaos recover", ["chaos", "--mode", "recover"]),
     ("chaos error --rate=0.25", ["chaos", "--mode", "error", "--rate", "0.25"]),
+    ("chaos error", ["chaos", "--mode", "error"]),  # the task itself says --rate is missing
 ])
 def test_the_wrapper_maps_the_articles_commands_onto_tasks(words, doit_args):
     assert load_wrapper().doit_argv(words.split()) == doit_args
 
 
+def run_wrapper(*words):
+    return subprocess.run([sys.executable, str(ROOT / "swiftdeploy"), *words], capture_output=True, text=True)
+
+
 @pytest.mark.parametrize("words, message", [
-    ("promote", "swiftdeploy: promote needs one of: canary, stable"),
-    ("promote sideways", "swiftdeploy: promote needs one of: canary, stable (got 'sideways')"),
-    ("chaos meltdown", "swiftdeploy: chaos needs one of: error, recover, slow (got 'meltdown')"),
-    ("deplyo", "swiftdeploy: unknown command 'deplyo'; commands: audit, build, chaos, deploy, init, promote, "
-               "rollback, status, teardown, validate"),
-    ("chaos error --rate abc", "swiftdeploy: chaos error: --rate needs a number, got 'abc'"),
-    ("chaos error --rate", "swiftdeploy: chaos error: --rate needs a number"),
-    ("chaos slow --rate 0.5", "swiftdeploy: chaos slow: unknown option '--rate'; chaos slow takes --duration"),
-    ("status --bogus", "swiftdeploy: status: unknown option '--bogus'; status takes --once"),
-    ("teardown --clean=yes", "swiftdeploy: teardown: --clean takes no value"),
-    ("deploy --force", "swiftdeploy: deploy: unknown option '--force'; deploy takes no options"),
-    ("promote canary --now", "swiftdeploy: promote canary: unknown option '--now'; promote canary takes no options"),
+    ("promote", "promote needs one of: canary, stable; see ./swiftdeploy promote --help"),
+    ("promote sideways", "promote needs one of: canary, stable (got 'sideways'); see ./swiftdeploy promote --help"),
+    ("promote canry", "promote needs one of: canary, stable (got 'canry', did you mean 'canary'?); "
+                      "see ./swiftdeploy promote --help"),
+    ("chaos meltdown", "chaos needs one of: error, recover, slow (got 'meltdown'); see ./swiftdeploy chaos --help"),
+    ("deplyo", "unknown command 'deplyo' (did you mean 'deploy'?); see ./swiftdeploy --help"),
+    ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, chaos, deploy, init, plan, promote, "
+                   "rollback, status, teardown, validate; see ./swiftdeploy --help"),
+    ("chaos error --rate abc", "chaos error: --rate needs a number, got 'abc'; see ./swiftdeploy chaos error --help"),
+    ("chaos error --rate", "chaos error: --rate needs a number; see ./swiftdeploy chaos error --help"),
+    ("chaos error --rate nan", "chaos error: --rate needs a finite number, got 'nan'; "
+                               "see ./swiftdeploy chaos error --help"),
+    ("chaos slow --duration=-inf", "chaos slow: --duration needs a finite number, got '-inf'; "
+                                   "see ./swiftdeploy chaos slow --help"),
+    ("chaos slow --rate 0.5", "chaos slow: unknown option '--rate' (chaos slow takes --duration); "
+                              "see ./swiftdeploy chaos slow --help"),
+    ("status --bogus", "status: unknown option '--bogus' (status takes --once); see ./swiftdeploy status --help"),
+    ("status --onc", "status: unknown option '--onc' (did you mean '--once'?); see ./swiftdeploy status --help"),
+    ("teardown --clean=yes", "teardown: --clean takes no value; see ./swiftdeploy teardown --help"),
+    ("deploy --force", "deploy: unknown option '--force' (deploy takes no options); see ./swiftdeploy deploy --help"),
+    ("deploy now", "deploy: unexpected word 'now' (deploy takes no options); see ./swiftdeploy deploy --help"),
+    ("promote canary --now", "promote canary: unknown option '--now' (promote canary takes no options); "
+                             "see ./swiftdeploy promote canary --help"),
+    ("plan --dry", "plan: unknown option '--dry' (plan takes no options); see ./swiftdeploy plan --help"),
+    ("--verbose deploy", "unknown option '--verbose' (options go after the command); see ./swiftdeploy --help"),
 ])
 def test_the_wrapper_refuses_bad_words_in_one_line(words, message):
-    result = subprocess.run([sys.executable, str(ROOT / "swiftdeploy"), *words.split()], capture_output=True,
-                            text=True)
+    result = run_wrapper(*words.split())
     assert result.returncode == 2
-    assert result.stderr.strip() == message
+    assert result.stderr.strip() == "swiftdeploy: " + message
+    assert not result.stdout
+
+
+@pytest.mark.parametrize("words, mentions", [
+    ("chaos error --help", ["usage: ./swiftdeploy chaos error", "--rate FRACTION", "doit chaos --mode error"]),
+    ("chaos slow -h", ["usage: ./swiftdeploy chaos slow", "--duration SECONDS"]),
+    ("status --help", ["usage: ./swiftdeploy status", "--once"]),
+    ("teardown --help", ["--clean"]),
+    ("help chaos", ["usage: ./swiftdeploy chaos", "error", "slow", "recover"]),
+    ("--help", ["plan", "promote", "chaos", "teardown"]),
+    ("help", ["plan", "promote", "chaos", "teardown"]),
+])
+def test_the_wrapper_shows_argparse_help_for_each_command(words, mentions):
+    result = run_wrapper(*words.split())
+    assert result.returncode == 0, result.stderr
+    for text in mentions:
+        assert text in result.stdout, text
+    assert not result.stderr
+
+
+def test_the_wrapper_without_words_prints_usage_and_fails():
+    result = run_wrapper()
+    assert result.returncode == 2
+    assert "usage: ./swiftdeploy" in result.stdout and "plan" in result.stdout
