@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,12 +20,13 @@ def task_init():
     from swiftdeploy.secrets import SECRETS_DIR, TOKENS
 
     for output, (template, _fields) in OUTPUTS.items():
+        as_written = TargetAsWritten(output)
         yield {
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
-            "actions": [(render_output, [output])],
+            "actions": [(render_output, [output, as_written])],
             "file_dep": [f"templates/{template}", *RENDER_CODE],
-            "uptodate": [ManifestSliceUnchanged(output)],
+            "uptodate": [ManifestSliceUnchanged(output), as_written],
             "targets": [str(GENERATED / output)],
             "clean": True,
         }
@@ -67,15 +69,15 @@ class ManifestSliceUnchanged:
         self.output = output
 
     def __call__(self, task, values):
-        try:
-            content_md5 = hashlib.md5(Path(MANIFEST).read_bytes()).hexdigest()
-        except OSError:
+        content_md5 = md5_of(Path(MANIFEST))
+        if content_md5 is None:
             return False
-        if values.get("manifest_md5") == content_md5:
-            return True
-        digest = self.digest()
+        unchanged = values.get("manifest_md5") == content_md5
+        digest = values.get("manifest_slice") if unchanged else self.digest()
+        # doit replaces a task's saved values on every run, so they are saved again even when the task runs
+        # for another reason (a template or the generated file changed)
         task.value_savers.append(lambda: {"manifest_md5": content_md5, "manifest_slice": digest})
-        return digest is not None and values.get("manifest_slice") == digest
+        return unchanged or (digest is not None and values.get("manifest_slice") == digest)
 
     def digest(self):
         from swiftdeploy.errors import SwiftDeployError
@@ -89,13 +91,45 @@ class ManifestSliceUnchanged:
         return hashlib.md5(json.dumps(picked, sort_keys=True).encode()).hexdigest()
 
 
+class TargetAsWritten:
+    """uptodate check: the generated file still holds what init last wrote (its md5, saved by the render).
+
+    So a hand edit of generated/*, or one left by an interrupted operation, is rendered over, and found
+    without rendering anything. `written_md5` tells the render action what init last wrote.
+    """
+
+    def __init__(self, output: str):
+        self.path = GENERATED / output
+        self.written_md5 = None
+
+    def __call__(self, task, values):
+        self.written_md5 = values.get("target_md5")
+        return self.written_md5 is not None and md5_of(self.path) == self.written_md5
+
+
+def md5_of(path: Path):
+    """The md5 of a file's content, or None when it cannot be read."""
+    try:
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 @operator_action
-def render_output(output):
+def render_output(output, as_written):
     from swiftdeploy.files import write_atomic
     from swiftdeploy.render import render
 
+    path = GENERATED / output
     text = render(output, current_manifest())
-    write_atomic(GENERATED / output, text)
+    rendered_md5 = hashlib.md5(text.encode()).hexdigest()
+    on_disk_md5 = md5_of(path)
+    # A file that only differs because its inputs changed still holds what init last wrote.
+    if as_written.written_md5 is not None and on_disk_md5 not in (None, as_written.written_md5, rendered_md5):
+        print(f"{path} was changed outside init (a hand edit or an interrupted operation); "
+              f"re-rendered from {MANIFEST}", file=sys.stderr)
+    write_atomic(path, text)  # a file that already holds text is left alone, mtime and all
+    return {"target_md5": rendered_md5}
 
 
 @operator_action

@@ -6,8 +6,12 @@ import stat
 from pathlib import Path
 
 from projectkit import copy_project, run_doit
+from swiftdeploy.manifest import load_manifest
+from swiftdeploy.render import render
 
 OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml"]
+CHANGED_OUTSIDE = ("generated/nginx.conf was changed outside init (a hand edit or an interrupted operation); "
+                   "re-rendered from manifest.yaml")
 
 
 def executed(result) -> set[str]:
@@ -58,6 +62,7 @@ def test_changing_only_the_nginx_template_rerenders_only_nginx_conf(project):
     result = run_doit(project, "init", check=True)
     assert executed(result) == {"init:nginx.conf"}
     assert "keepalive_timeout 60s;" in (project / "generated" / "nginx.conf").read_text()
+    assert executed(run_doit(project, "init", check=True)) == set()
 
 
 def test_changing_only_nginx_port_rerenders_only_the_files_that_use_it(project):
@@ -76,6 +81,59 @@ def test_a_comment_only_manifest_edit_rerenders_nothing(project):
     run_doit(project, "init", check=True)
     manifest = project / "manifest.yaml"
     manifest.write_text(manifest.read_text() + "# a note from the operator\n")
+    assert executed(run_doit(project, "init", check=True)) == set()
+
+
+def test_a_hand_edited_generated_file_is_rerendered_and_reported(project):
+    run_doit(project, "init", check=True)
+    fresh = snapshot(project)
+    conf = project / "generated" / "nginx.conf"
+    conf.write_text(conf.read_text().replace("keepalive_timeout 65s;", "keepalive_timeout 5s;"))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf"}
+    assert result.stderr.splitlines() == [CHANGED_OUTSIDE]
+    assert snapshot(project) == fresh
+    assert executed(run_doit(project, "init", check=True)) == set()
+
+
+def test_a_deleted_file_is_rendered_again_without_a_report_and_a_restored_one_is_up_to_date(project):
+    run_doit(project, "init", check=True)
+    conf = project / "generated" / "nginx.conf"
+    saved = conf.read_bytes()
+    conf.unlink()
+    conf.write_bytes(saved)
+    result = run_doit(project, "init", check=True)
+    assert (executed(result), result.stderr) == (set(), "")
+    conf.unlink()
+    result = run_doit(project, "init", check=True)
+    assert (executed(result), result.stderr) == ({"init:nginx.conf"}, "")
+    assert conf.read_bytes() == saved
+
+
+def test_a_file_out_of_date_because_its_inputs_changed_is_not_reported(project):
+    run_doit(project, "init", check=True)
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("port: 8080", "port: 8090"))
+    template = project / "templates" / "opa-config.yaml.j2"
+    template.write_text(template.read_text() + "# a note\n")
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml"}
+    assert result.stderr == ""
+
+
+def test_a_file_that_already_holds_its_fresh_rendering_is_not_rewritten(project):
+    run_doit(project, "init", check=True)
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("port: 8080", "port: 8090"))
+    conf = project / "generated" / "nginx.conf"
+    # what a promote does: write the new generated file before init runs
+    conf.write_text(render("nginx.conf", load_manifest(manifest), project / "templates"))
+    os.utime(conf, ns=(1_000_000_000, 1_000_000_000))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml"}
+    assert result.stderr == ""
+    assert conf.stat().st_mtime_ns == 1_000_000_000
+    assert "listen 8090;" in conf.read_text()
     assert executed(run_doit(project, "init", check=True)) == set()
 
 
