@@ -1,39 +1,26 @@
 """build, compose-up, deploy, teardown."""
 
-import os
 import time
-from pathlib import Path
 
 from .actions import hold_stack_lock, load_stack, operator_action, recorded
 
 STARTED = time.monotonic()
-DEFAULT_BASE_IMAGE = "python:3.12-slim"
-
-
-def app_files() -> list[str]:
-    return sorted(str(p) for p in Path("app").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc"))
+_deployed: dict = {}  # the outcome of compose-up, which deploy reports
 
 
 def task_build():
-    """Build the app image from app/ (skipped when no app file changed)."""
-    return {
-        "actions": [build_app],
-        "file_dep": app_files(),
-        "uptodate": [images_present],
-        "task_dep": ["init"],
-        "verbosity": 2,
-    }
+    """Build the app image from app/ (skipped when the image was built from the same sources)."""
+    return {"actions": [build_app], "uptodate": [image_current], "verbosity": 2}
 
 
 def task_compose_up():
-    """Start the stack with docker compose and wait until every service is healthy."""
-    return {"basename": "compose-up", "actions": [compose_up], "task_dep": ["init", "infra-gate", "build"],
-            "uptodate": [False], "verbosity": 2}
+    """Converge the stack to the manifest: plan, ask the infra gate before anything starts, run each step."""
+    return {"basename": "compose-up", "actions": [compose_up], "task_dep": ["init"], "uptodate": [False],
+            "verbosity": 2}
 
 
 def task_deploy():
-    """Deploy: render, build, pass the infra gate, start the stack, wait healthy (60 s)."""
+    """Deploy: render, build, pass the infra gate, start what differs, confirm through nginx."""
     return {"actions": [deploy], "task_dep": ["compose-up"], "uptodate": [False], "verbosity": 2}
 
 
@@ -43,77 +30,80 @@ def task_teardown():
         "actions": [teardown],
         "params": [{"name": "clean", "long": "clean", "type": bool, "default": False,
                     "help": "also delete generated/"}],
-        "task_dep": ["init"],
         "uptodate": [False],
         "verbosity": 2,
     }
 
 
-def base_image() -> str:
-    return os.environ.get("SWIFTDEPLOY_BASE_IMAGE", DEFAULT_BASE_IMAGE)
+def _references(stack) -> list[str]:
+    from swiftdeploy.build import buildable
+
+    services = stack.manifest.services
+    return buildable([services.image, services.canary.image])
 
 
-def image_tags(manifest) -> list[str]:
-    return list(dict.fromkeys([manifest.services.image, manifest.services.canary.image]))
-
-
-def images_present(task, values):
-    """Up to date only if the images exist and were built from this base (checked when considered)."""
-    from swiftdeploy import engine
+def image_current(task, values):
+    """Up to date when every app image carries the hash of the app/ sources it would be built from now."""
+    from swiftdeploy.build import app_hash
     from swiftdeploy.errors import SwiftDeployError
 
     try:
-        tags = image_tags(load_stack().manifest)
-        present = all(engine.image_present(tag) for tag in tags)
+        stack = load_stack()
+        facts = stack.runtime.images(_references(stack))
     except SwiftDeployError:
         return False
-    wanted = {"tags": tags, "base": base_image()}
-    task.value_savers.append(lambda: {"built": wanted})
-    return present and values.get("built") == wanted
+    wanted = app_hash(stack.root)
+    return all(fact.id is not None and fact.app_hash == wanted for fact in facts.values())
 
 
 @operator_action
 def build_app():
     from swiftdeploy import engine
+    from swiftdeploy.build import app_hash, base_image, build
 
-    tags = image_tags(load_stack().manifest)
+    stack = load_stack()
+    tags = _references(stack)
     print(f"building {', '.join(tags)} from app/ on {base_image()} ...", flush=True)
     started = time.monotonic()
-    engine.build_image(Path("app"), tags, base_image())
+    build(stack.root, tags, app_hash(stack.root))
     size = engine.image_size(tags[0]) / 1e6
     print(f"built {tags[0]} in {time.monotonic() - started:.1f} s ({size:.0f} MB)")
 
 
 @operator_action
 def compose_up():
-    from swiftdeploy.rollout import start_stack
+    from swiftdeploy import operations
 
     hold_stack_lock("deploy")
     stack = load_stack()
-    print(f"starting {stack.manifest.project}: {', '.join(stack.service(t) for t in stack.tracks())}, nginx, opa",
-          flush=True)
-    recorded(stack, "deploy", _state(stack), lambda: start_stack(stack))
+    outcome = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
+    _deployed["outcome"], _deployed["stack"] = outcome, stack
 
 
 @operator_action
 def deploy():
-    from swiftdeploy.rollout import confirm_serving
-
-    stack = load_stack()
-    seen = recorded(stack, "deploy", _state(stack), lambda: confirm_serving(stack, stack.manifest))
+    if "outcome" not in _deployed:  # `doit -s deploy` skips task_dep
+        failed = compose_up()
+        if failed is not None:
+            return failed
+    stack, outcome = _deployed["stack"], _deployed["outcome"]
     seconds = round(time.monotonic() - STARTED, 1)
-    stack.history.append("deploy", outcome="ok", seconds=seconds, seen=seen, **_state(stack))
-    print(f"deployed {stack.manifest.services.name} {stack.manifest.services.version} "
-          f"({stack.manifest.services.mode} mode) at {stack.public_url} in {seconds} s")
+    stack.history.append("deploy", outcome="ok", seconds=seconds, seen=outcome.seen, steps=outcome.steps,
+                         **_state(stack))
+    if outcome.steps:
+        services = stack.manifest.services
+        print(f"deployed {services.name} {services.version} ({services.mode} mode) at {stack.public_url} "
+              f"in {seconds} s")
+    return None
 
 
 @operator_action
 def teardown(clean):
-    from swiftdeploy.rollout import teardown as remove_stack
+    from swiftdeploy import operations
 
     hold_stack_lock("teardown")
     stack = load_stack()
-    remove_stack(stack, clean)
+    operations.teardown(stack, clean)
     print(f"removed the {stack.manifest.project} stack's containers, networks and volumes"
           + (" and generated/" if clean else ""))
 

@@ -1,9 +1,10 @@
-"""Gates: ask OPA, never cache the answer. A denial stops the chain with OPA's reasons."""
+"""Gates on their own: ask OPA, never cache the answer. A denial fails with OPA's reasons.
+
+deploy, promote:canary and promote:stable ask their gate as a step of their plan, right before the
+first step that needs it: a deploy with nothing to start asks nothing.
+"""
 
 from .actions import hold_stack_lock, load_stack, operator_action
-
-ROLLBACK_HINT = "to drop the canary instead: ./swiftdeploy rollback (doit rollback)"
-passed: set[str] = set()  # gates passed in this run: promote:stable re-checks even under `doit -s`
 
 
 def task_infra_gate():
@@ -19,54 +20,25 @@ def task_canary_gate():
 
 
 @operator_action
-def infra_gate(operation="deploy"):
-    from swiftdeploy.gates import GateDenied, ask, infra_facts, wait_for_opa
+def infra_gate():
+    from swiftdeploy.gates import run_gate
 
-    hold_stack_lock(operation)
+    hold_stack_lock("infra-gate")
     stack = load_stack()
-    running = stack.runtime.running()
-    if running.get("opa", {}).get("State") != "running":
-        stack.runtime.up(["opa"], no_deps=True)  # OPA decides, so it is the one service started before asking
-    try:
-        wait_for_opa(stack)
-        facts = infra_facts(stack)
-        decision = ask(stack, "infra", operation, facts)
-    except GateDenied:
-        if not running:  # a denied first deploy leaves nothing running
-            stack.runtime.remove(["opa"])
-        raise
-    print(f"infra gate: allowed ({_facts_line(facts)})")
-    passed.add("infra")
+    opa = [c for c in stack.runtime.containers() if c.role == "opa" and c.state == "running"]
+    if not opa:
+        stack.runtime.up(["opa"], no_deps=True)  # OPA decides, so it is the one service started to ask
+    decision = run_gate(stack, "infra", "infra-gate")
     return {"allow": decision.allow}
 
 
 @operator_action
 def canary_gate():
-    from swiftdeploy.gates import ask, canary_facts
-    from swiftdeploy.rollout import require_canary
+    from swiftdeploy.gates import run_gate
+    from swiftdeploy.operations import require_canary
 
-    hold_stack_lock("promote:stable")
+    hold_stack_lock("canary-gate")
     stack = load_stack()
     require_canary(stack.manifest, "the canary gate")
-    seconds = stack.manifest.services.canary.window_seconds
-    print(f"canary gate: reading the canary's metrics over {seconds} s ...", flush=True)
-    facts = canary_facts(stack)
-    print(f"canary gate: {facts['requests']:g} requests, {facts['errors']:g} errors, "
-          f"error rate {_percent(facts['error_rate'])}, p99 {_ms(facts['p99_ms'])}")
-    decision = ask(stack, "canary", "promote:stable", facts, hint=ROLLBACK_HINT)
-    print("canary gate: allowed")
-    passed.add("canary")
+    decision = run_gate(stack, "canary", "promote:stable")
     return {"allow": decision.allow}
-
-
-def _facts_line(facts: dict) -> str:
-    return (f"disk free {facts['disk_free_bytes'] / 1e9:.1f} GB on {facts['disk_path']}, "
-            f"load {facts['load_1m']:.2f}, {facts['cpu_count']} cpus")
-
-
-def _percent(rate):
-    return "-" if rate is None else f"{rate * 100:.2f}%"
-
-
-def _ms(value):
-    return "-" if value is None else f"{value:.0f} ms"

@@ -2,14 +2,21 @@
 
 import sys
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import TaskError, TaskFailed
 from doit.reporter import ConsoleReporter
+
+
+class ChangesPending(TaskError):
+    """`plan` found changes: exit 2, as Terraform's -detailed-exitcode, and nothing more to print."""
 
 
 class OperatorReporter(ConsoleReporter):
     desc = "console output; expected failures as one line per problem"
 
     def add_failure(self, task, fail):
+        if isinstance(fail, ChangesPending):
+            self.failures.append({"task": task, "exception": fail, "operator": True})
+            return
         if isinstance(fail, TaskFailed):
             self.failures.append({"task": task, "exception": fail, "operator": True})
             for line in fail.get_msg().strip().splitlines():

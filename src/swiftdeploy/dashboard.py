@@ -39,6 +39,7 @@ class TrackFigures:
     requests: float | None = None
     errors: float | None = None
     window_seconds: float | None = None
+    down: str | None = None  # why the track's metrics could not be read (it is down, or has no container)
 
     @classmethod
     def from_window(cls, window) -> "TrackFigures":
@@ -153,6 +154,8 @@ def render_text(snapshot: Snapshot) -> str:
     lines = [_header(snapshot), "", table]
     if any(NO_FIGURE in row for row in rows):
         lines.append(f"({NO_FIGURE} = no traffic in the window)")
+    lines += [f"{name} track down: {_one_line(figures.down)}" for name, figures in snapshot.tracks().items()
+              if figures.down]
     lines += ["", "Policy compliance"]
     lines += [f"  {_policy_line(domain, result)}" for domain, result in snapshot.ordered_policies()]
     if not snapshot.policies:
@@ -171,6 +174,8 @@ def render_rich(snapshot: Snapshot) -> Panel:
     parts = [Text(_header(snapshot), style="bold"), table]
     if any(NO_FIGURE in _track_cells(figures) for figures in snapshot.tracks().values()):
         parts.append(Text(f"({NO_FIGURE} = no traffic in the window)", style="dim"))
+    parts += [Text(f"{name} track down: {_one_line(figures.down)}", style="bold red")
+              for name, figures in snapshot.tracks().items() if figures.down]
     parts.append(Text("Policy compliance", style="bold"))
     for domain, result in snapshot.ordered_policies():
         line = Text("  ")
@@ -191,6 +196,8 @@ def _header(snapshot: Snapshot) -> str:
 
 
 def _track_cells(figures: TrackFigures) -> list[str]:
+    if figures.down:
+        return ["DOWN"] + [NO_FIGURE] * (len(_TRACK_HEADERS) - 2)
     window = NO_FIGURE if figures.window_seconds is None else f"{figures.window_seconds:.0f} s"
     return [NO_FIGURE if figures.req_per_s is None else f"{figures.req_per_s:.2f}",
             format_percent(figures.error_rate), format_ms(figures.p99_ms), format_number(figures.requests),
@@ -206,7 +213,8 @@ def _one_line(text: str) -> str:
 
 
 def _track_record(figures: TrackFigures) -> dict:
-    return {item.name: getattr(figures, item.name) for item in fields(TrackFigures)}
+    record = {item.name: getattr(figures, item.name) for item in fields(TrackFigures) if item.name != "down"}
+    return {**record, "down": figures.down} if figures.down else record
 
 
 def _policy_record(result: PolicyResult) -> dict:
@@ -218,8 +226,13 @@ def _policy_record(result: PolicyResult) -> dict:
 def _track_from_record(entry) -> TrackFigures:
     if not isinstance(entry, dict):
         raise MalformedStatus("status record: a track must be an object")
-    values = {}
+    down = entry.get("down")
+    if down is not None and not isinstance(down, str):
+        raise MalformedStatus(f"status record: down must be a string or absent, got {down!r}")
+    values = {"down": down}
     for item in fields(TrackFigures):
+        if item.name == "down":
+            continue
         value = entry.get(item.name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):

@@ -1,11 +1,15 @@
 """The container engine through the Docker API (Docker Engine, or Podman's Docker-compatible socket)."""
 
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import SwiftDeployError
 from .facts import engine_data_path
+
+
+API_VERSION = "1.41"  # Docker Engine 20.10 and Podman 4's compatible API both speak it
 
 
 class EngineError(SwiftDeployError):
@@ -19,7 +23,8 @@ def client():
 
     where = os.environ.get("DOCKER_HOST", "the default Docker socket")
     try:
-        engine = docker.from_env(timeout=300)
+        # A fixed API version: negotiating it costs a /version call, which takes a second on Podman.
+        engine = docker.from_env(timeout=300, version=API_VERSION)
         engine.ping()
     except DockerException as err:
         raise EngineError(f"no container engine answers at {where} ({_short(err)}); start Docker, "
@@ -36,29 +41,30 @@ def data_path() -> str:
 
 
 def image_present(reference: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client().images.get(reference)
-    except ImageNotFound:
-        return False
-    return True
+    return image_id(reference) is not None
 
 
-def build_image(context: Path, tags: list[str], base_image: str) -> str:
+def split_reference(reference: str) -> tuple[str, str]:
+    """"repo/name:tag" -> ("repo/name", "tag"); no tag means "latest" (a registry port is not a tag)."""
+    if ":" in reference.split("/")[-1]:
+        repository, _, tag = reference.rpartition(":")
+        return repository, tag
+    return reference, "latest"
+
+
+def build_image(context: Path, tags: list[str], base_image: str, labels: dict[str, str] | None = None) -> str:
     """Build context/Dockerfile once and tag it with every tag; return the image id."""
     from docker.errors import APIError, BuildError
 
     try:
         image, _logs = client().images.build(path=str(context), tag=tags[0], rm=True, forcerm=True,
-                                             buildargs={"BASE_IMAGE": base_image})
+                                             buildargs={"BASE_IMAGE": base_image}, labels=labels or {})
     except BuildError as err:
         raise EngineError(f"building {tags[0]} from {context}/Dockerfile failed: {_short(err)}") from None
     except APIError as err:
         raise EngineError(f"the engine refused to build {tags[0]}: {_short(err)}") from None
     for tag in tags[1:]:
-        repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
-        image.tag(repository, version)
+        image.tag(*split_reference(tag))
     return image.id
 
 
@@ -93,3 +99,102 @@ def run_once(image: str, command: list[str], mounts: dict[str, str], **options) 
     finally:
         container.remove(force=True)
     return status, output
+
+
+def _engine_errors() -> tuple[type[Exception], ...]:
+    from docker.errors import DockerException
+    from requests import RequestException
+
+    return DockerException, RequestException
+
+
+@contextmanager
+def _asking(what: str):
+    """Engine API failures as one EngineError line naming what was being done."""
+    try:
+        yield
+    except _engine_errors() as err:
+        raise EngineError(f"{what}: {_short(err)}") from None
+
+
+def containers(label: str) -> list[dict]:
+    """Every container (running or not) carrying `label` (key=value), as the engine's list call gives them."""
+    with _asking(f"listing containers labelled {label}"):
+        return client().api.containers(all=True, filters={"label": label})
+
+
+def inspect_container(container_id: str) -> dict | None:
+    """The engine's inspect answer, or None when the container is gone."""
+    from docker.errors import NotFound
+
+    with _asking(f"inspecting container {container_id[:12]}"):
+        try:
+            return client().api.inspect_container(container_id)
+        except NotFound:
+            return None
+
+
+def inspect_image(reference: str) -> dict | None:
+    """The engine's inspect answer for an image, or None when no such image is present."""
+    from docker.errors import ImageNotFound
+
+    with _asking(f"inspecting image {reference}"):
+        try:
+            return client().api.inspect_image(reference)
+        except ImageNotFound:
+            return None
+
+
+def image_id(reference: str) -> str | None:
+    """The id an image reference resolves to now, or None when no such image is present."""
+    image = inspect_image(reference)
+    return image["Id"] if image else None
+
+
+def image_labels(reference: str) -> dict[str, str] | None:
+    """The labels of an image, or None when no such image is present."""
+    image = inspect_image(reference)
+    return ((image.get("Config") or {}).get("Labels") or {}) if image else None
+
+
+def remove_container(container_id: str, stop_seconds: int = 5) -> None:
+    """Stop and remove a container; one that is already gone counts as removed."""
+    from docker.errors import NotFound
+
+    api = client().api
+    with _asking(f"removing container {container_id[:12]}"):
+        try:
+            api.stop(container_id, timeout=stop_seconds)
+        except NotFound:
+            return
+        except _engine_errors():
+            pass  # some engines refuse to stop an exited container; removing it decides
+        try:
+            api.remove_container(container_id, force=True)
+        except NotFound:
+            return
+
+
+def tag_image(image: str, repository: str, tag: str) -> None:
+    with _asking(f"tagging {image[:19]} as {repository}:{tag}"):
+        client().api.tag(image, repository, tag)
+
+
+def untag_image(reference: str) -> None:
+    from docker.errors import ImageNotFound
+
+    with _asking(f"removing the tag {reference}"):
+        try:
+            client().api.remove_image(reference, noprune=True)
+        except ImageNotFound:
+            return
+
+
+def exec_in(container_id: str, command: list[str]) -> tuple[int, str, str]:
+    """Run a command in a running container: (exit code, stdout, stderr). The command must bound its own time."""
+    api = client().api
+    with _asking(f"running {command[0]} in container {container_id[:12]}"):
+        created = api.exec_create(container_id, command, stdout=True, stderr=True)
+        out, err = api.exec_start(created["Id"], demux=True)
+        code = api.exec_inspect(created["Id"]).get("ExitCode")
+    return (1 if code is None else code), (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")

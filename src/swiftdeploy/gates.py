@@ -50,9 +50,11 @@ def infra_facts(stack: Stack) -> dict:
     return host_facts(engine.data_path())
 
 
-def scrape(stack: Stack, track: str) -> str:
-    """The /metrics text of one track, read inside its container (never through the public port)."""
-    result = stack.runtime.exec(stack.service(track), ["/app/scrape"], timeout=15)
+def scrape(stack: Stack, track: str, container: str | None = None) -> str:
+    """The /metrics text of one track, read inside its container (never through the public port).
+
+    `container` (an id) reads one the compose file does not name: an orphan the status shows."""
+    result = stack.runtime.exec(container or stack.service(track), ["/app/scrape"], timeout=15)
     if result.returncode != 0:
         raise SwiftDeployError(f"could not read /metrics of the {track} track: "
                                f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")
@@ -76,3 +78,39 @@ def window_facts(w) -> dict:
         "error_rate": None if w.error_rate is None else round(w.error_rate, 6),
         "p99_ms": None if w.p99_seconds is None else round(w.p99_seconds * 1000, 3),
     }
+
+
+ROLLBACK_HINT = "to drop the canary instead: ./swiftdeploy rollback (doit rollback)"
+
+
+def run_gate(stack: Stack, domain: str, operation: str, say=print) -> Decision:
+    """Gather the facts a domain needs, ask OPA, say the answer; raise GateDenied or GateUnavailable."""
+    if domain == "infra":
+        wait_for_opa(stack)
+        facts = infra_facts(stack)
+        decision = ask(stack, "infra", operation, facts)
+        say(f"infra gate: allowed ({facts_line(facts)})")
+        return decision
+    if domain == "canary":
+        seconds = stack.manifest.services.canary.window_seconds
+        say(f"canary gate: reading the canary's metrics over {seconds} s ...")
+        facts = canary_facts(stack)
+        say(f"canary gate: {facts['requests']:g} requests, {facts['errors']:g} errors, "
+            f"error rate {_percent(facts['error_rate'])}, p99 {_ms(facts['p99_ms'])}")
+        decision = ask(stack, "canary", operation, facts, hint=ROLLBACK_HINT)
+        say("canary gate: allowed")
+        return decision
+    raise SwiftDeployError(f"unknown gate {domain!r}; gates: canary, infra")
+
+
+def facts_line(facts: dict) -> str:
+    return (f"disk free {facts['disk_free_bytes'] / 1e9:.1f} GB on {facts['disk_path']}, "
+            f"load {facts['load_1m']:.2f}, {facts['cpu_count']} cpus")
+
+
+def _percent(rate):
+    return "-" if rate is None else f"{rate * 100:.2f}%"
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.0f} ms"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import SwiftDeployError
 from .manifest import Manifest, ManifestError, load_manifest
-from .runtime.compose import last_line
+from .commands import CommandError, last_line, run
 from .stack import Stack
 
 NGINX_CHECK_HOSTS = ("stable", "canary")
@@ -99,13 +99,15 @@ def port_available(manifest: Manifest, root: Path) -> str:
 
 
 def _our_nginx_publishes(root: Path, manifest: Manifest, port: int) -> bool:
+    from . import engine
+
     try:
-        nginx = Stack(root, manifest).runtime.running().get("nginx")
+        nginx = [c for c in Stack(root, manifest).runtime.containers() if c.role == "nginx" and c.state == "running"]
+        bindings = [(engine.inspect_container(c.id) or {}).get("HostConfig", {}).get("PortBindings") or {}
+                    for c in nginx]
     except SwiftDeployError:
         return False
-    if not nginx or nginx.get("State") != "running":
-        return False
-    return any(p.get("PublishedPort") == port for p in nginx.get("Publishers") or [])
+    return any(str(port) == b.get("HostPort") for found in bindings for spec in found.values() for b in spec or [])
 
 
 def nginx_config_valid(root: Path, manifest: Manifest) -> str:
@@ -127,12 +129,11 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
 
 
 def compose_valid(root: Path, manifest: Manifest) -> str:
-    import subprocess
-
     runtime = Stack(root, manifest).runtime
-    result = subprocess.run(runtime.argv("config", "--quiet"), capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        raise CheckFailed(last_line(result.stderr) or f"exit {result.returncode}")
+    try:
+        run(runtime.argv("config", "--quiet"), what="docker compose config", timeout=60)
+    except CommandError as err:
+        raise CheckFailed(str(err)) from None
     return "valid Compose Specification"
 
 

@@ -8,6 +8,8 @@ anything else fails with StrictUndefined instead of going silently stale.
 from __future__ import annotations
 
 import hashlib
+import json
+from functools import lru_cache
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from .manifest import Manifest
 
 GENERATION_MARK = "@@GENERATION@@"
+SPEC_MARK = "@@SPEC:{}@@"
+SPEC_LABEL = "io.swiftdeploy.spec"
 
 # generated file -> (template, manifest fields it reads)
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -51,17 +55,8 @@ def render(output: str, manifest: Manifest, templates_dir: str | Path = "templat
     import jinja2  # imported here so that `doit list` (which reads OUTPUTS) stays fast
 
     template_name, fields = OUTPUTS[output]
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["json"] = _json_string
     try:
-        text = env.get_template(template_name).render(**manifest_slice(manifest, fields))
+        text = _environment(str(templates_dir)).get_template(template_name).render(**manifest_slice(manifest, fields))
     except jinja2.TemplateNotFound:
         raise RenderError(f"{templates_dir}/{template_name}: template not found") from None
     except jinja2.UndefinedError as err:
@@ -69,7 +64,25 @@ def render(output: str, manifest: Manifest, templates_dir: str | Path = "templat
                           f"this file may read; see OUTPUTS in render.py)") from None
     except jinja2.TemplateSyntaxError as err:
         raise RenderError(f"{templates_dir}/{template_name}:{err.lineno}: {err.message}") from None
-    return _stamp_generation(text)
+    return _stamp_specs(_stamp_generation(text))
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: str):
+    """One jinja2 environment per templates folder: each template is compiled once per process (the
+    loader still notices a template that changed on disk)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["json"] = _json_string
+    return env
 
 
 def generation_of(text: str) -> str:
@@ -87,8 +100,38 @@ def _stamp_generation(text: str) -> str:
     return text.replace(GENERATION_MARK, digest)
 
 
+def service_spec(compose: dict, service: str) -> str:
+    """A hash of what a compose service runs: its definition and the networks and volumes it uses.
+
+    depends_on is left out (as Compose's own config hash does): nginx waits for the canary only in canary
+    mode, and a mode change must not count as a new nginx. So is the spec label itself.
+    """
+    definition = dict(compose["services"][service])
+    definition.pop("depends_on", None)
+    definition["labels"] = {k: v for k, v in (definition.get("labels") or {}).items() if k != SPEC_LABEL}
+    named_volumes = [v.split(":")[0] for v in definition.get("volumes", []) if not v.startswith((".", "/"))]
+    used = {"service": definition,
+            "networks": {n: compose.get("networks", {}).get(n) for n in definition.get("networks", [])},
+            "volumes": {v: compose.get("volumes", {}).get(v) for v in named_volumes}}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _stamp_specs(text: str) -> str:
+    if "@@SPEC:" not in text:
+        return text
+    compose = load_yaml(text)
+    for service in compose.get("services", {}):
+        text = text.replace(SPEC_MARK.format(service), service_spec(compose, service))
+    return text
+
+
+def load_yaml(text: str):
+    """yaml.safe_load with libyaml when it is there (ten times faster than the pure-Python parser)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def _json_string(value) -> str:
     """A value as a double-quoted string, safe inside YAML and nginx strings."""
-    import json
-
     return json.dumps(str(value))

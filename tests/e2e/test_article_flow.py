@@ -68,7 +68,7 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         ("gate", "infra", True), ("deploy", "stable", "ok"),
         ("gate", "infra", True), ("promote", "canary", "ok"),
         ("chaos", "error", "ok"),
-        ("gate", "canary", False), ("gate", "canary", False),
+        ("gate", "canary", False), ("gate", "canary", False), ("promote", "stable", "failed"),
         ("chaos", "recover", "ok"),
         ("gate", "canary", True), ("promote", "stable", "ok"),
         ("status", "stable", None),

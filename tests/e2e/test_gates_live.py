@@ -58,7 +58,9 @@ def test_opa_down_during_promote_stable_fails_closed_and_changes_nothing(tmp_pat
         assert (project / "manifest.yaml").read_text() == manifest_before
         services = {c.labels["com.docker.compose.service"] for c in containers(name) if c.status == "running"}
         assert {"app-stable", "app-canary", "nginx"} <= services, "the canary still runs, nothing was changed"
-        assert history(project)[-1]["event"] == "gate_unavailable"
+        unavailable, failed = history(project)[-2:]
+        assert unavailable["event"] == "gate_unavailable"
+        assert (failed["event"], failed["to"], failed["outcome"]) == ("promote", "stable", "failed")
 
         rolled_back = ok(swiftdeploy(project, "rollback"))  # never blocked by the canary policy (or by OPA)
         assert "rolled back" in rolled_back.stdout

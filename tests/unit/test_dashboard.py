@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import os
 from pathlib import Path
 
@@ -137,3 +138,18 @@ def test_track_figures_from_a_metrics_window():
 def test_malformed_status_records_raise_one_error_type(record):
     with pytest.raises(MalformedStatus):
         snapshot_from_record(record)
+
+
+def test_a_down_track_is_shown_down_with_why_and_round_trips_through_the_history():
+    down = TrackFigures(down="could not read /metrics of the stable track: no running container of app-stable")
+    frame = Snapshot(ts=TS, mode="stable", chaos="unknown", stable=down, policies={"infra": PolicyResult(True)},
+                     notes=("drift: sd-app-stable-1 1.0.0 (exited): stopped",))
+    text = render_text(frame)
+    assert re.search(r"^stable +DOWN", text, re.M), text
+    assert "stable track down: could not read /metrics of the stable track: no running container" in text
+    assert "Note: drift: sd-app-stable-1 1.0.0 (exited): stopped" in text
+    assert "DOWN" in rich_text(render_rich(frame))
+    record = snapshot_record(frame)
+    assert record["tracks"]["stable"]["down"] == down.down
+    assert snapshot_from_record({"ts": TS, **record}).stable == down
+    assert "down" not in snapshot_record(stable_frame())["tracks"]["stable"], "a live track keeps the contract fields"

@@ -43,8 +43,9 @@ def test_each_output_sees_only_its_manifest_fields(stable):
 def test_nginx_conf_follows_the_manifest(stable):
     text = render("nginx.conf", stable, TEMPLATES)
     assert "listen 8080;" in text
-    for directive in ("proxy_connect_timeout", "proxy_send_timeout", "proxy_read_timeout"):
+    for directive in ("proxy_send_timeout", "proxy_read_timeout"):
         assert f"{directive} 30s;" in text
+    assert "proxy_connect_timeout 2s;" in text, "a down track fails fast, not after the read timeout"
     assert "log_format swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request';" in text
     assert "add_header X-Deployed-By swiftdeploy always;" in text
     assert "app-canary" not in text
@@ -65,8 +66,9 @@ def test_canary_mode_splits_traffic_by_weight_and_sends_chaos_to_the_canary(stab
     text = render("nginx.conf", canary_of(stable, weight), TEMPLATES)
     for line in lines:
         assert line in text
-    chaos_upstream = text.split("upstream app_chaos {")[1].split("}")[0]
-    assert "server app-canary:3000;" in chaos_upstream
+    chaos = text.split("location = /chaos {")[1].split("}")[0]
+    assert "proxy_pass http://app_canary;" in chaos
+    assert "server app-canary:3000;" in text.split("upstream app_canary {")[1].split("}")[0]
 
 
 def test_compose_hardens_every_container(stable):

@@ -1,0 +1,118 @@
+"""The executor: observe, plan, run the first step, confirm it, journal it; again, until nothing is left.
+
+Planning again after every step (rather than running a plan made at the start) is what makes each step
+safe to repeat and the whole converge from wherever a killed run left it: the engine and nginx are
+asked what is true now, not what the plan expected.
+"""
+
+from collections.abc import Callable
+
+from . import proxy
+from .desired import Desired
+from .errors import SwiftDeployError
+from .files import write_atomic
+from .journal import Journal
+from .plan import AskGate, BuildImages, RemoveContainers, Reroute, StartService, StartStack, Step, plan
+from .stack import Stack
+
+MAX_STEPS = 24
+
+
+class ExecutorError(SwiftDeployError):
+    pass
+
+
+class Executor:
+    def __init__(self, stack: Stack, operation: str, journal: Journal, *, say: Callable[[str], None] = print,
+                 ask_gate: Callable | None = None, checkpoint: Callable[[str], None] | None = None):
+        self.stack, self.operation, self.journal, self.say = stack, operation, journal, say
+        self.ask_gate = ask_gate or self._ask_opa
+        self.checkpoint = checkpoint or (lambda where: None)
+        self.passed: set[str] = set()  # gates asked and allowed during this operation
+        self.ran: list[str] = []  # what changed something, in order
+        self.app_hash: str | None = None
+        self.first_observed = None  # what the engine showed before this executor changed anything
+
+    def _ask_opa(self, domain: str) -> None:
+        from .gates import run_gate  # imported when a gate is asked: a no-change deploy asks none
+
+        run_gate(self.stack, domain, self.operation, self.say)
+
+    def plan(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False) -> list[Step]:
+        references = [target.services[track].image for track in target.tracks]
+        observed = self.stack.observe(references)
+        if self.first_observed is None:
+            self.first_observed = observed
+        return plan(target, observed, self.stack.desired, gates=[g for g in gates if g not in self.passed],
+                    app_hash=app_hash, strict=strict)
+
+    def converge(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False) -> None:
+        self.app_hash = app_hash
+        done = set()
+        for _ in range(MAX_STEPS):
+            steps = self.plan(target, gates, app_hash=app_hash, strict=strict)
+            if not steps:
+                return
+            step = steps[0]
+            if _identity(step) in done:
+                raise ExecutorError(f"{step.describe()}: done once already, yet the engine still needs it "
+                                    "(see `docker ps -a` and the container's logs)")
+            self.run(step)
+            done.add(_identity(step))
+        raise ExecutorError(f"the stack did not converge within {MAX_STEPS} steps")
+
+    def run(self, step: Step) -> None:
+        if not isinstance(step, AskGate):
+            self.say(f"  {step.describe()}")
+        if isinstance(step, AskGate):
+            self.ask_gate(step.domain)
+            self.passed.add(step.domain)
+            self.journal.step(step.describe(), gate=step.domain)
+        else:
+            self._change(step)
+            self.journal.step(step.describe())
+            self.ran.append(step.describe())
+        self.checkpoint(step.describe())
+
+    def _change(self, step: Step) -> None:
+        stack = self.stack
+        if isinstance(step, BuildImages):
+            stack.runtime.build(stack.root, step.references, self.app_hash)
+        elif isinstance(step, StartService):
+            files = ["docker-compose.yml"] + (["nginx.conf"] if step.role == "nginx" else [])
+            self.write(step.target, files)
+            stack.runtime.up([step.spec.service], no_deps=True, recreate=step.replacing is not None)
+        elif isinstance(step, StartStack):
+            self.write(step.target, list(step.target.outputs))
+            stack.runtime.up()
+        elif isinstance(step, Reroute):
+            self.write(step.target, ["nginx.conf"])
+            if stack.proxy.served_generation() != step.target.generation:
+                stack.proxy.reload(step.target.generation)
+            proxy.confirm(stack.proxy, step.target.generation, dict(step.expect))
+        elif isinstance(step, RemoveContainers):
+            stack.runtime.remove([c.id for c in step.containers])
+        else:  # pragma: no cover - a new step kind without an action is a bug
+            raise TypeError(f"no action for {step!r}")
+
+    def confirm(self, target: Desired) -> dict[str, list[str]]:
+        """Traffic through the public port shows the target: its config, each track and its version."""
+        expect = {track: target.services[track].version for track in target.route.tracks}
+        return proxy.confirm(self.stack.proxy, target.generation, expect)
+
+    def write(self, target: Desired, names) -> None:
+        for name in names:
+            write_atomic(self.stack.generated / name, target.outputs[name])
+
+
+def _identity(step: Step) -> tuple:
+    """What a step achieves; the same achievement planned twice means the first one did not hold."""
+    if isinstance(step, StartService):
+        return ("start", step.role, step.spec.spec)
+    if isinstance(step, Reroute):  # the same config in front of other containers is another achievement
+        return ("reroute", step.target.generation, step.expect)
+    if isinstance(step, StartStack):
+        return ("start stack", step.target.generation, tuple(s.spec for s in step.target.services.values()))
+    if isinstance(step, RemoveContainers):
+        return ("remove", tuple(c.id for c in step.containers))
+    return (type(step).__name__, step.describe())

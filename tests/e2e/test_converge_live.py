@@ -1,0 +1,189 @@
+"""Converging from any state on the real engine: SIGKILLed promotions, a hand-made orphan, a stopped track,
+`plan` exit codes. Load runs through nginx with a fresh connection per request, and no request may fail."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from stackkit import (SteadyLoad, containers, make_project, manifest_of, ok, public_url, remove_everything,
+                      require_engine, swiftdeploy)
+from swiftdeploy.manifest_edit import set_fields
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def project(tmp_path):
+    require_engine()
+    project = make_project(tmp_path / "project", canary={"version": "1.1.0", "weight": 50})
+    yield project
+    remove_everything(project)
+
+
+def served(url: str, n: int = 40) -> set[tuple[str, str]]:
+    """(mode, version) of n answers through nginx."""
+    answers = set()
+    for _ in range(n):
+        body = requests.get(url + "/", headers={"Connection": "close"}, timeout=5).json()
+        answers.add((body["mode"], body["version"]))
+    return answers
+
+
+def app_containers(project) -> dict[str, list[str]]:
+    """role -> versions of the app containers the engine has for this stack (running or not)."""
+    found: dict[str, list[str]] = {}
+    for container in containers(manifest_of(project).project):
+        role = container.labels.get("io.swiftdeploy.role")
+        if role in ("stable", "canary"):
+            found.setdefault(role, []).append(container.labels.get("io.swiftdeploy.version"))
+    return found
+
+
+def journal_steps(project) -> int:
+    try:
+        lines = (project / ".swiftdeploy" / "journal.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if '"kind": "step"' in line)
+
+
+def kill_promote_stable_at_a_random_point(project, rng: random.Random) -> str:
+    """Start `promote stable`, SIGKILL it after a random number of completed steps plus a random delay."""
+    steps, delay = rng.randint(1, 4), rng.uniform(0, 1.0)
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while journal_steps(project) < steps and process.poll() is None and time.monotonic() - started < 120:
+        time.sleep(0.02)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return f"killed after {steps} steps + {delay:.2f} s ({journal_steps(project)} steps journaled)"
+
+
+def last_release(project) -> str | None:
+    try:
+        return json.loads((project / ".swiftdeploy" / "releases.json").read_text())[-1]["version"]
+    except FileNotFoundError:
+        return None
+
+
+def set_canary_version(project, version: str) -> None:
+    path = project / "manifest.yaml"
+    path.write_text(set_fields(path.read_text(), {"services.canary.version": version}))
+
+
+NEW_VERSIONS = [f"1.{minor}.0" for minor in range(1, 10)]
+
+
+def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(project):
+    rng = random.Random(6)
+    ok(swiftdeploy(project, "deploy"))
+    url = public_url(project)
+    previous, kills = "1.0.0", []
+    with SteadyLoad(url) as load:
+        for version in NEW_VERSIONS:
+            set_canary_version(project, version)
+            ok(swiftdeploy(project, "promote", "canary"))
+            time.sleep(5)  # a full metrics window of canary traffic for the gate
+            where = kill_promote_stable_at_a_random_point(project, rng)
+            if last_release(project) == version:  # it committed before the kill landed: not an interruption
+                previous = version
+                continue
+            kills.append(where)
+            rolled_back = ok(swiftdeploy(project, "rollback"))
+            assert "was interrupted" in rolled_back.stdout, (where, rolled_back.stdout)
+            assert served(url) == {("stable", previous)}, where
+            assert app_containers(project) == {"stable": [previous]}, where
+            manifest = manifest_of(project).services
+            assert (manifest.mode, manifest.version) == ("stable", previous), where
+            assert not (project / ".swiftdeploy" / "journal.jsonl").exists(), where
+            if len(kills) == 5:
+                break
+    print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
+    assert len(kills) == 5
+    assert load.failures() == {}, load.outcomes
+    assert load.total > 1000
+
+
+def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
+    rng = random.Random(7)
+    ok(swiftdeploy(project, "deploy"))
+    url = public_url(project)
+    kills = []
+    with SteadyLoad(url) as load:
+        for version in NEW_VERSIONS[:5]:
+            set_canary_version(project, version)
+            ok(swiftdeploy(project, "promote", "canary"))
+            time.sleep(5)
+            kills.append(kill_promote_stable_at_a_random_point(project, rng))
+            ok(swiftdeploy(project, "promote", "stable"))
+            assert served(url) == {("stable", version)}, kills[-1]
+            assert app_containers(project) == {"stable": [version]}, kills[-1]
+            assert manifest_of(project).services.version == version, kills[-1]
+    print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
+    assert load.failures() == {}, load.outcomes
+
+
+def test_plan_exit_codes_a_canary_at_weight_1_and_an_orphan_removed_by_deploy(project):
+    ok(swiftdeploy(project, "deploy"))
+    plan = swiftdeploy(project, "plan")
+    assert plan.returncode == 0 and "No changes" in plan.stdout, plan.stdout + plan.stderr
+
+    path = project / "manifest.yaml"
+    path.write_text(set_fields(path.read_text(), {"services.canary.weight": 1}))
+    ok(swiftdeploy(project, "promote", "canary"))  # confirmed by pinned requests, whatever the weight
+    assert served(public_url(project), 200) >= {("stable", "1.0.0")}
+    ok(swiftdeploy(project, "rollback"))
+
+    path.write_text(set_fields(path.read_text(), {"nginx.proxy_timeout": 20}))
+    plan = swiftdeploy(project, "plan")
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "-        proxy_send_timeout 30s;" in plan.stdout and "+        proxy_send_timeout 20s;" in plan.stdout
+    assert "reload nginx" in plan.stdout
+    ok(swiftdeploy(project, "deploy"))
+
+    name = manifest_of(project).project
+    [stable] = [c for c in containers(name) if c.labels.get("io.swiftdeploy.role") == "stable"]
+    orphan = stable.client.containers.run(
+        stable.image.id, detach=True, name=f"{name}-hand-made-canary",
+        labels={"io.swiftdeploy.project": name, "io.swiftdeploy.role": "canary", "io.swiftdeploy.version": "9.9.9"},
+        environment={"MODE": "canary", "APP_VERSION": "9.9.9", "APP_PORT": "3000", "CHAOS_TOKEN": "x" * 64},
+        user="10001:10001", cap_drop=["ALL"], security_opt=["no-new-privileges:true"])
+    try:
+        plan = swiftdeploy(project, "plan")
+        assert plan.returncode == 2 and f"{name}-hand-made-canary 9.9.9" in plan.stdout, plan.stdout
+        status = ok(swiftdeploy(project, "status", "--once"))
+        assert f"{name}-hand-made-canary 9.9.9" in status.stdout, status.stdout
+        deployed = ok(swiftdeploy(project, "deploy"))
+        assert "remove" in deployed.stdout
+        assert app_containers(project) == {"stable": ["1.0.0"]}
+        assert swiftdeploy(project, "plan").returncode == 0
+    finally:
+        if orphan.id in {c.id for c in containers(name)}:
+            orphan.remove(force=True)
+
+
+def test_a_stopped_stable_track_fails_fast_and_status_shows_it_down(project):
+    ok(swiftdeploy(project, "deploy"))
+    url = public_url(project)
+    name = manifest_of(project).project
+    [stable] = [c for c in containers(name) if c.labels.get("io.swiftdeploy.role") == "stable"]
+    stable.stop(timeout=5)
+    started = time.monotonic()
+    answer = requests.get(url + "/", timeout=30)
+    assert answer.status_code in (502, 504) and json.loads(answer.text)["code"] == answer.status_code
+    assert time.monotonic() - started < 5, "a stopped track fails fast, not after the 30 s proxy timeout"
+    status = ok(swiftdeploy(project, "status", "--once"))
+    assert "stable track down" in status.stdout, status.stdout
+    assert "stopped" in status.stdout or "exited" in status.stdout, status.stdout
+    plan = swiftdeploy(project, "plan")
+    assert plan.returncode == 2 and "start app-stable 1.0.0" in plan.stdout, plan.stdout
+    ok(swiftdeploy(project, "deploy"))
+    assert served(url) == {("stable", "1.0.0")}

@@ -1,0 +1,182 @@
+"""A fake engine and nginx for the operations: faults a real engine cannot produce on demand.
+
+FakeWorld holds containers (with the labels compose would give them, read from the generated compose
+file), images, and the nginx config being served. Every change is a tick: a test can make the Nth tick
+raise Killed, which is what SIGKILL does to a run (nothing after it happens; files and containers stay as
+they are). At every tick the world also checks the promise that matters: nginx never routes to a container
+that cannot answer.
+"""
+
+import itertools
+import re
+from pathlib import Path
+
+import yaml
+
+from swiftdeploy.commands import CommandError
+from swiftdeploy.proxy import Answer, ProxyError
+from swiftdeploy.render import generation_of
+from swiftdeploy.state import Container, ImageFact
+
+APP_IMAGE = "swift-deploy-1-node:latest"
+
+
+class Killed(BaseException):
+    """The run was killed here (a BaseException, as nothing of the run may catch it)."""
+
+
+class FakeWorld:
+    def __init__(self):
+        self.containers: dict[str, Container] = {}
+        self.images = {APP_IMAGE: ImageFact(id="sha256:" + "a" * 64, app_hash=None),
+                       "nginx:latest": ImageFact(id="sha256:" + "b" * 64),
+                       "openpolicyagent/opa:1.22.3": ImageFact(id="sha256:" + "c" * 64)}
+        self.tags: dict[str, str] = {}
+        self.served: str | None = None  # the nginx.conf text nginx runs
+        self.ticks = 0
+        self.kill_at: int | None = None
+        self.unhealthy_versions: set[str] = set()
+        self.violations: list[str] = []
+        self._ids = itertools.count(1)
+
+    def tick(self, what: str = "") -> None:
+        self.check_routing(what)
+        self.ticks += 1
+        if self.kill_at is not None and self.ticks >= self.kill_at:
+            self.kill_at = None
+            raise Killed(what)
+
+    # -- what nginx would do with a request --------------------------------------------------------------
+
+    def nginx(self) -> Container | None:
+        return next((c for c in self.containers.values() if c.role == "nginx" and c.state == "running"), None)
+
+    def by_service(self, service: str) -> Container | None:
+        return next((c for c in self.containers.values() if c.compose_service == service), None)
+
+    def pool(self, track: str | None) -> list[tuple[str, bool]]:
+        """(service, backup) servers a request pinned to track (None: unpinned) is sent to."""
+        upstream = "app_pool"
+        mapped = re.search(r"map \$http_x_swiftdeploy_track \$track_pool \{(.*?)\}", self.served, re.S)
+        if track and mapped:
+            for line in mapped[1].splitlines():
+                words = line.strip().rstrip(";").split()
+                if len(words) == 2 and words[0] == track:
+                    upstream = words[1]
+        block = re.search(r"upstream " + upstream + r" \{(.*?)\}", self.served, re.S)[1]
+        return [(m[1], "backup" in m[2]) for m in re.finditer(r"server ([\w-]+):\d+([^;]*);", block)]
+
+    def check_routing(self, when: str) -> None:
+        if self.served is None or self.nginx() is None:
+            return
+        for service, backup in self.pool(None):
+            container = self.by_service(service)
+            if not backup and (container is None or not container.ready):
+                self.violations.append(f"before {when or 'the end'}: nginx routes to {service}, which cannot answer")
+
+    def answer(self, track: str | None, path: str) -> Answer:
+        if self.nginx() is None or self.served is None:
+            raise ProxyError("no answer from the fake nginx")
+        generation = generation_of(self.served)
+        servers = self.pool(track)
+        primary = [s for s, backup in servers if not backup] or [s for s, _ in servers]
+        for service in primary + [s for s, backup in servers if backup]:
+            container = self.by_service(service)
+            if container is not None and container.ready:
+                return Answer(200, generation, container.role, container.version)
+        return Answer(502, generation, "stable", None)
+
+
+class FakeRuntime:
+    """ComposeRuntime's interface over a FakeWorld; reads the compose file the executor wrote."""
+
+    def __init__(self, world: FakeWorld, compose_file: Path):
+        self.world, self.compose_file = world, compose_file
+
+    def containers(self) -> list[Container]:
+        return list(self.world.containers.values())
+
+    def images(self, references) -> dict[str, ImageFact]:
+        return {ref: self.world.images.get(ref, ImageFact(id=None)) for ref in references}
+
+    def up(self, services=(), *, no_deps=False, recreate=False, wait_seconds=60) -> None:
+        compose = yaml.safe_load(self.compose_file.read_text())
+        for name in services or list(compose["services"]):
+            self._up_one(name, compose["services"][name], recreate)
+
+    def _up_one(self, name: str, definition: dict, recreate: bool) -> None:
+        world = self.world
+        labels = definition.get("labels") or {}
+        existing = world.by_service(name)
+        image = world.images.get(definition["image"])
+        if image is None or image.id is None:
+            raise CommandError(f"compose up {name} failed: image {definition['image']} not found")
+        if existing is not None and (recreate or existing.spec != labels.get("io.swiftdeploy.spec")
+                                     or existing.health == "unhealthy"):
+            world.tick(f"compose stops {name}")
+            del world.containers[existing.id]
+            existing = None
+        if existing is not None and existing.state == "running":
+            return
+        world.tick(f"compose starts {name}")
+        if existing is not None:
+            del world.containers[existing.id]
+        version = labels.get("io.swiftdeploy.version")
+        healthy = version not in world.unhealthy_versions
+        has_check = "healthcheck" in definition
+        container = Container(id=f"c{next(world._ids)}", name=f"p-{name}-1", role=labels.get("io.swiftdeploy.role"),
+                              spec=labels.get("io.swiftdeploy.spec"), version=version, image_id=image.id,
+                              state="running", health=("healthy" if healthy else "unhealthy") if has_check else None,
+                              compose_service=name)
+        world.containers[container.id] = container
+        if name == "nginx":
+            world.served = (self.compose_file.parent / "nginx.conf").read_text()
+        if not healthy:
+            raise CommandError(f"compose up {name} failed: container {container.name} is unhealthy")
+
+    def remove(self, container_ids) -> None:
+        for container_id in container_ids:
+            if container_id in self.world.containers:
+                self.world.tick(f"remove {self.world.containers[container_id].name}")
+                del self.world.containers[container_id]
+
+    def exec(self, service, command, timeout=30):
+        raise AssertionError("the fake stack runs no commands in containers")
+
+    def down(self) -> None:
+        self.world.containers.clear()
+        self.world.served = None
+
+    def build(self, root, references, source_hash: str) -> str:
+        self.world.tick("build")
+        image_id = "sha256:" + source_hash.ljust(64, "0")
+        for reference in references:
+            self.world.images[reference] = ImageFact(id=image_id, app_hash=source_hash)
+        return image_id
+
+    def tag(self, image_id: str, reference: str) -> None:
+        self.world.tags[reference] = image_id
+        self.world.images[reference] = ImageFact(id=image_id)
+
+    def untag(self, reference: str) -> None:
+        self.world.tags.pop(reference, None)
+        self.world.images.pop(reference, None)
+
+
+class FakeProxy:
+    def __init__(self, world: FakeWorld, nginx_conf: Path):
+        self.world, self.nginx_conf = world, nginx_conf
+
+    def served_generation(self) -> str | None:
+        if self.world.nginx() is None or self.world.served is None:
+            return None
+        return generation_of(self.world.served)
+
+    def answer(self, track=None, path="/") -> Answer:
+        return self.world.answer(track, path)
+
+    def reload(self, generation: str) -> None:
+        self.world.tick("nginx reload")
+        self.world.served = self.nginx_conf.read_text()
+        if generation_of(self.world.served) != generation:
+            raise ProxyError("the fake nginx loaded another generation")

@@ -1,0 +1,192 @@
+"""Operations converge from any state: killed after every step (and inside steps), then `rollback`, or the
+same command again. A fake engine and nginx (fakestack.py) stand in for the real ones, which cannot be
+stopped between two API calls on demand; the e2e tests do the same with SIGKILL on the real engine.
+"""
+
+import pytest
+
+from fakestack import FakeProxy, FakeRuntime, FakeWorld, Killed
+from projectkit import copy_project
+from swiftdeploy import operations
+from swiftdeploy.errors import SwiftDeployError
+from swiftdeploy.manifest import load_manifest
+from swiftdeploy.manifest_edit import set_fields
+from swiftdeploy.plan import plan
+from swiftdeploy.stack import Stack
+
+QUIET = {"say": lambda line: None, "ask_gate": lambda domain: None}
+
+
+def fake_stack(root, world) -> Stack:
+    """The stack as a new process sees it: only the files on disk and what the engine says."""
+    generated = root / "generated"
+    return Stack(root, load_manifest(root / "manifest.yaml"), runtime=FakeRuntime(world, generated / "docker-compose.yml"),
+                 proxy=FakeProxy(world, generated / "nginx.conf"))
+
+
+def operate(root, world, name, **options):
+    stack = fake_stack(root, world)
+    return getattr(operations, name.replace(":", "_"))(stack, checkpoint=world.tick, **QUIET, **options)
+
+
+def new_project(tmp_path, weight=50):
+    root = copy_project(tmp_path)
+    text = (root / "manifest.yaml").read_text().replace(
+        "  mode: stable\n", f'  mode: stable\n  canary:\n    version: "1.1.0"\n    weight: {weight}\n')
+    (root / "manifest.yaml").write_text(text)
+    return root
+
+
+def edit_manifest(root, changes):
+    path = root / "manifest.yaml"
+    path.write_text(set_fields(path.read_text(), changes))
+
+
+# Each scenario: how to reach the starting state, the operation, and what it promises.
+def deployed(root, world):
+    operate(root, world, "deploy")
+
+
+def in_canary_mode(root, world):
+    deployed(root, world)
+    operate(root, world, "promote:canary")
+
+
+def deployed_then_edited(root, world):
+    deployed(root, world)
+    edit_manifest(root, {"services.version": "1.0.1"})  # a new stable version by hand: deploy replaces stable
+
+
+SCENARIOS = {
+    "deploy (cold)": (lambda root, world: None, "deploy", ("stable", "1.0.0")),
+    "deploy (new stable version)": (deployed_then_edited, "deploy", ("stable", "1.0.1")),
+    "promote:canary": (deployed, "promote:canary", ("canary", "1.0.0")),
+    "promote:stable": (in_canary_mode, "promote:stable", ("stable", "1.1.0")),
+    "rollback": (in_canary_mode, "rollback", ("stable", "1.0.0")),
+}
+ROLLBACK_TO = {"deploy (cold)": None, "deploy (new stable version)": "1.0.0", "promote:canary": "1.0.0",
+               "promote:stable": "1.0.0", "rollback": "1.0.0"}
+
+
+def assert_converged(root, world, mode, version):
+    """The stack is exactly what the manifest says, nginx routes only to ready containers, the journal is empty."""
+    stack = fake_stack(root, world)
+    services = stack.manifest.services
+    assert (services.mode, services.version) == (mode, version)
+    desired = stack.desired()
+    containers = list(world.containers.values())
+    assert sorted(c.role for c in containers) == sorted(["nginx", "opa", *desired.tracks]), containers
+    for container in containers:
+        spec = desired.services[container.role]
+        assert container.ready and container.spec == spec.spec and container.version == spec.version, container
+    assert world.served is not None and stack.proxy.served_generation() == desired.generation
+    assert not (root / ".swiftdeploy" / "journal.jsonl").exists(), "the journal is empty"
+    observed = stack.observe([desired.services[t].image for t in desired.tracks])
+    assert plan(desired, observed, stack.desired) == [], "nothing is left to do"
+    world.check_routing("the end")
+    assert world.violations == []
+
+
+def ticks_of(tmp_path, setup, name) -> int:
+    root, world = new_project(tmp_path / "count"), FakeWorld()
+    setup(root, world)
+    before = world.ticks
+    operate(root, world, name)
+    return world.ticks - before
+
+
+def killed_run(tmp_path, setup, name, at):
+    root, world = new_project(tmp_path), FakeWorld()
+    setup(root, world)
+    world.kill_at = world.ticks + at
+    with pytest.raises(Killed):
+        operate(root, world, name)
+    return root, world
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_operation_runs_through_and_converges(tmp_path, scenario):
+    setup, name, (mode, version) = SCENARIOS[scenario]
+    root, world = new_project(tmp_path), FakeWorld()
+    setup(root, world)
+    operate(root, world, name)
+    assert_converged(root, world, mode, version)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_killed_at_every_point_then_rerun_finishes_the_operation(tmp_path, scenario):
+    setup, name, (mode, version) = SCENARIOS[scenario]
+    total = ticks_of(tmp_path, setup, name)
+    assert total >= 3
+    for at in range(1, total + 1):
+        root, world = killed_run(tmp_path / f"kill{at}", setup, name, at)
+        operate(root, world, name)
+        assert_converged(root, world, mode, version)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_killed_at_every_point_then_rollback_returns_to_the_last_confirmed_release(tmp_path, scenario):
+    setup, name, _promise = SCENARIOS[scenario]
+    total = ticks_of(tmp_path, setup, name)
+    for at in range(1, total + 1):
+        root, world = killed_run(tmp_path / f"kill{at}", setup, name, at)
+        last = fake_stack(root, world).releases.last()
+        if at < total:  # the release record is the last thing a run does: killed before it, nothing new is confirmed
+            assert (last.version if last else None) == ROLLBACK_TO[scenario]
+        if last is None:  # nothing was ever confirmed: rollback returns to the manifest's stable, if anything runs
+            if not any(c.role in ("stable", "canary") for c in world.containers.values()):
+                with pytest.raises(SwiftDeployError, match="nothing to roll back"):
+                    operate(root, world, "rollback")
+                continue
+        try:
+            operate(root, world, "rollback")
+        except SwiftDeployError as err:
+            assert "nothing to roll back" in str(err)
+        assert_converged(root, world, "stable", last.version if last else "1.0.0")
+
+
+def test_an_interrupted_operation_is_named_once_and_recorded_in_the_history(tmp_path):
+    root, world = killed_run(tmp_path, in_canary_mode, "promote:stable", at=3)
+    said = []
+    operations.rollback(fake_stack(root, world), say=said.append, ask_gate=lambda d: None)
+    notes = [line for line in said if line.startswith("note:")]
+    assert len(notes) == 1 and "promote:stable" in notes[0] and "interrupted after step" in notes[0]
+    [event] = fake_stack(root, world).history.events("interrupted")
+    assert event["operation"] == "promote:stable" and event["taken_over_by"] == "rollback"
+
+
+def test_a_failed_promotion_restores_the_previous_state_in_safe_order(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    in_canary_mode(root, world)
+    world.unhealthy_versions.add("1.1.0")  # the new stable will not become healthy
+    with pytest.raises(SwiftDeployError, match="unhealthy"):
+        operate(root, world, "promote:stable")
+    assert_converged(root, world, "canary", "1.0.0")
+
+
+def test_a_failed_restore_leaves_the_journal_and_the_next_command_converges(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    in_canary_mode(root, world)
+    world.unhealthy_versions.update({"1.1.0", "1.0.0"})  # neither the new nor the old stable starts
+    with pytest.raises(SwiftDeployError, match="restoring the previous state also failed"):
+        operate(root, world, "promote:stable")
+    assert (root / ".swiftdeploy" / "journal.jsonl").exists()
+    assert world.violations == [], "nginx never routed to a container that could not answer"
+    world.unhealthy_versions.clear()
+    operate(root, world, "rollback")
+    assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_an_orphan_canary_is_removed_by_deploy(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    in_canary_mode(root, world)
+    edit_manifest(root, {"services.mode": "stable"})  # the canary is now an orphan
+    operate(root, world, "deploy")
+    assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_promote_canary_at_weight_1_is_confirmed(tmp_path):
+    root, world = new_project(tmp_path, weight=1), FakeWorld()
+    deployed(root, world)
+    operate(root, world, "promote:canary")
+    assert_converged(root, world, "canary", "1.0.0")
