@@ -72,10 +72,11 @@ def build_app():
 
 @operator_action
 def compose_up():
-    from swiftdeploy import operations
-
     hold_stack_lock("deploy")
     stack = load_stack()
+    stack.runtime.start_early("opa")  # the gatekeeper starts while the deploy plans (a cold deploy needs it)
+    from swiftdeploy import operations
+
     outcome = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
     _deployed["outcome"], _deployed["stack"] = outcome, stack
 

@@ -46,3 +46,28 @@ def run(argv: list[str], *, what: str, timeout: float, check: bool = True,
 def last_line(text: str | None) -> str:
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+class Background:
+    """A command started now and waited for later (run() semantics at the wait)."""
+
+    def __init__(self, argv: list[str], what: str):
+        self.argv, self.what = argv, what
+        try:
+            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            preexec_fn=_die_with_parent)
+        except OSError:
+            self.process = None
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess:
+        if self.process is None:
+            raise CommandError(f"{self.what}: {self.argv[0]} not found")
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise CommandError(f"{self.what} did not finish within {timeout:g} s") from None
+        if self.process.returncode != 0:
+            raise CommandError(f"{self.what} failed: {last_line(err) or last_line(out) or f'exit {self.process.returncode}'}")
+        return subprocess.CompletedProcess(self.argv, self.process.returncode, out, err)

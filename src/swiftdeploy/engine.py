@@ -37,7 +37,26 @@ def data_path() -> str:
 
     SWIFTDEPLOY_DATA_PATH overrides it (an engine on another filesystem than it reports, or a test).
     """
-    return os.environ.get("SWIFTDEPLOY_DATA_PATH") or engine_data_path(client().info())
+    return os.environ.get("SWIFTDEPLOY_DATA_PATH") or _reported_data_path()
+
+
+@lru_cache(maxsize=1)
+def _reported_data_path() -> str:
+    return engine_data_path(client().info())
+
+
+def prefetch_data_path() -> None:
+    """Ask the engine for its data path in the background: its /info takes about half a second on Podman,
+    which a deploy spends anyway starting OPA before it can ask the infra gate."""
+    import threading
+
+    def ask():
+        try:
+            _reported_data_path()
+        except Exception:  # noqa: BLE001 - the gate asks again and reports the error in its own words
+            pass
+
+    threading.Thread(target=ask, daemon=True).start()
 
 
 def image_present(reference: str) -> bool:

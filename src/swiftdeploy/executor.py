@@ -5,10 +5,11 @@ safe to repeat and the whole converge from wherever a killed run left it: the en
 asked what is true now, not what the plan expected.
 """
 
+import time
 from collections.abc import Callable
 
 from . import proxy
-from .desired import Desired
+from .desired import APP_TRACKS, Desired
 from .errors import SwiftDeployError
 from .files import write_atomic
 from .journal import Journal
@@ -46,11 +47,14 @@ class Executor:
         return plan(target, observed, self.stack.desired, gates=[g for g in gates if g not in self.passed],
                     app_hash=app_hash, strict=strict)
 
-    def converge(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False) -> None:
+    def converge(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False,
+                 planned: list[Step] | None = None) -> None:
+        """Run steps until the plan is empty; `planned` is a plan just made from a fresh observation."""
         self.app_hash = app_hash
         done = set()
         for _ in range(MAX_STEPS):
-            steps = self.plan(target, gates, app_hash=app_hash, strict=strict)
+            steps = planned if planned is not None else self.plan(target, gates, app_hash=app_hash, strict=strict)
+            planned = None
             if not steps:
                 return
             step = steps[0]
@@ -81,10 +85,17 @@ class Executor:
         elif isinstance(step, StartService):
             files = ["docker-compose.yml"] + (["nginx.conf"] if step.role == "nginx" else [])
             self.write(step.target, files)
-            stack.runtime.up([step.spec.service], no_deps=True, recreate=step.replacing is not None)
+            # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
+            # that waits for its /health, and nginx by the reload or confirmation that follows.
+            stack.runtime.up([step.spec.service], no_deps=True, recreate=step.replacing is not None,
+                             wait=step.role in APP_TRACKS)
         elif isinstance(step, StartStack):
             self.write(step.target, list(step.target.outputs))
-            stack.runtime.up()
+            # --no-deps with the services listed: compose still orders them (nginx only once stable is
+            # healthy) and leaves running ones alone (on Podman a plain `up` recreates every running
+            # container). Readiness is then watched here: compose's --wait polls slowly.
+            stack.runtime.up(list(step.services), no_deps=True, wait=False)
+            self.await_ready(step.services)
         elif isinstance(step, Reroute):
             self.write(step.target, ["nginx.conf"])
             if stack.proxy.served_generation() != step.target.generation:
@@ -94,6 +105,22 @@ class Executor:
             stack.runtime.remove([c.id for c in step.containers])
         else:  # pragma: no cover - a new step kind without an action is a bug
             raise TypeError(f"no action for {step!r}")
+
+    def await_ready(self, services, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            containers = [c for c in self.stack.runtime.containers() if c.compose_service in services]
+            failed = [c for c in containers if c.health == "unhealthy" or c.state in ("exited", "dead")]
+            if failed:
+                raise ExecutorError(f"{failed[0].describe()} after start (see its logs: docker logs {failed[0].name})")
+            ready = {c.compose_service for c in containers if c.ready}
+            waiting = [service for service in services if service not in ready]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise ExecutorError(f"{', '.join(waiting)} not ready {seconds:.0f} s after start "
+                                    "(see `docker ps -a` and the container's logs)")
+            time.sleep(0.1)
 
     def confirm(self, target: Desired) -> dict[str, list[str]]:
         """Traffic through the public port shows the target: its config, each track and its version."""
@@ -112,7 +139,7 @@ def _identity(step: Step) -> tuple:
     if isinstance(step, Reroute):  # the same config in front of other containers is another achievement
         return ("reroute", step.target.generation, step.expect)
     if isinstance(step, StartStack):
-        return ("start stack", step.target.generation, tuple(s.spec for s in step.target.services.values()))
+        return ("start stack", step.target.generation, step.services)
     if isinstance(step, RemoveContainers):
         return ("remove", tuple(c.id for c in step.containers))
     return (type(step).__name__, step.describe())

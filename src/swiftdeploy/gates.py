@@ -41,7 +41,7 @@ def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
         if time.monotonic() > deadline:
             raise GateUnavailable(f"could not ask OPA at {stack.opa_url}: not healthy after {seconds:.0f} s "
                                   "(see `docker compose logs opa`)")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def infra_facts(stack: Stack) -> dict:

@@ -21,7 +21,7 @@ from .files import write_atomic
 from .history import utc_timestamp
 from .journal import Pending
 from .manifest import Manifest
-from .plan import describe
+from .plan import AskGate, describe
 from .releases import Release, release_tag
 from .stack import Stack
 
@@ -79,8 +79,14 @@ class Operation:
         return Executor(self.stack, self.name, self.journal, say=self.say, ask_gate=self.ask_gate,
                         checkpoint=self._checkpoint)
 
-    def run(self, changes: dict, undo: dict, *, gates=(), build=False, strict=False, release=False,
-            restore: bool = True, nothing: str = "nothing to do", nothing_is_error: bool = False) -> Outcome:
+    def run(self, changes: dict, undo: dict, **options) -> Outcome:
+        try:
+            return self._run(changes, undo, **options)
+        finally:
+            self.stack.runtime.settle()  # a service started ahead of time (start_early) is up before we exit
+
+    def _run(self, changes: dict, undo: dict, *, gates=(), build=False, strict=False, release=False,
+             restore: bool = True, nothing: str = "nothing to do", nothing_is_error: bool = False) -> Outcome:
         stack = self.stack
         if self.pending is not None:  # finish what the interrupted run started: its edit, its passed gates
             changes, undo = self.pending.changes, self.pending.undo
@@ -99,16 +105,19 @@ class Operation:
             return Outcome(stack.manifest, interrupted=self.interrupted)
         if steps:
             self.say(f"{self.name}: {len(steps)} step{'s' if len(steps) != 1 else ''}")
+        if any(isinstance(step, AskGate) and step.domain == "infra" for step in steps):
+            stack.runtime.prefetch_facts()
         op_id = uuid.uuid4().hex[:12]
         self.journal.begin(op_id, self.name, changes, undo, describe(steps),
                            resumes=self.pending.id if self.pending else None)
         self._checkpoint("journal started")
         try:
-            executor.converge(target, gates, app_hash=source, strict=strict)
+            executor.converge(target, gates, app_hash=source, strict=strict, planned=steps)
             seen = executor.confirm(target)
         except SwiftDeployError as err:
             self._failed(err, executor, undo if restore else None)
             raise
+
         self._commit(target, new_text if new_text != text else None, op_id, release)
         return Outcome(target.manifest, steps=executor.ran, seen=seen, interrupted=self.interrupted,
                        seconds=round(time.monotonic() - self.started, 1))

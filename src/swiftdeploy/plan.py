@@ -57,11 +57,12 @@ class StartService:
 
 @dataclass(frozen=True)
 class StartStack:
-    """Nothing is served yet (nginx is down): start every service at once, as `compose up` would."""
+    """Nothing is served yet (nginx is down): start what is missing in one compose call, in dependency order."""
     target: Desired = field(repr=False)
+    services: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        names = ", ".join(spec.describe() for spec in self.target.services.values())
+        names = ", ".join(spec.describe() for spec in self.target.services.values() if spec.service in self.services)
         return f"start the stack: {names}"
 
 
@@ -227,9 +228,10 @@ class _Planner:
             self.remove(stale, "not what the manifest asks for, and nothing is served yet")
         for track in target.tracks:
             self.require_image(target.services[track])
-        self.out.append(StartStack(target))
-        for role, spec in target.services.items():
-            self.primary[role] = _fresh(spec)
+        missing = [role for role, spec in target.services.items() if not self.ok(role, spec)]
+        self.out.append(StartStack(target, tuple(target.services[role].service for role in missing)))
+        for role in missing:
+            self.primary[role] = _fresh(target.services[role])
         self.generation = target.generation
 
     def converge_tracks(self) -> None:

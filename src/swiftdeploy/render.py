@@ -70,11 +70,13 @@ def render(output: str, manifest: Manifest, templates_dir: str | Path = "templat
 @lru_cache(maxsize=8)
 def _environment(templates_dir: str):
     """One jinja2 environment per templates folder: each template is compiled once per process (the
-    loader still notices a template that changed on disk)."""
+    loader still notices a template that changed on disk), and its bytecode is kept in the user's temp
+    folder, keyed by the template's checksum, for the next process (a no-change deploy renders to compare)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

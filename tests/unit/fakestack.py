@@ -99,7 +99,7 @@ class FakeRuntime:
     def images(self, references) -> dict[str, ImageFact]:
         return {ref: self.world.images.get(ref, ImageFact(id=None)) for ref in references}
 
-    def up(self, services=(), *, no_deps=False, recreate=False, wait_seconds=60) -> None:
+    def up(self, services=(), *, no_deps=False, recreate=False, wait=True, wait_seconds=60) -> None:
         compose = yaml.safe_load(self.compose_file.read_text())
         for name in services or list(compose["services"]):
             self._up_one(name, compose["services"][name], recreate)
@@ -146,6 +146,12 @@ class FakeRuntime:
     def down(self) -> None:
         self.world.containers.clear()
         self.world.served = None
+
+    def prefetch_facts(self) -> None:
+        pass
+
+    def settle(self) -> tuple:
+        return ()
 
     def build(self, root, references, source_hash: str) -> str:
         self.world.tick("build")

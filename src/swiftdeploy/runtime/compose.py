@@ -2,36 +2,58 @@
 commands.run() executes; observations come from the engine API in one list call."""
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import engine
-from ..commands import run
+from ..commands import Background, run
 from ..state import (APP_HASH_LABEL, COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, ImageFact,
                      container_from_list_entry)
 from ..tools import compose_binary
 
 
-@dataclass(frozen=True)
+@dataclass
 class ComposeRuntime:
     compose_file: Path
     project: str
     compose: tuple[str, ...] = ()
+    early: tuple | None = field(default=None, repr=False)  # (services, Background) started ahead of time
 
     def argv(self, *args: str) -> list[str]:
         return [*(self.compose or compose_binary()), "-f", str(self.compose_file), "-p", self.project, *args]
 
-    def up_argv(self, services=(), *, no_deps=False, recreate=False, wait_seconds=60):
-        args = ["up", "-d", "--wait", "--wait-timeout", str(wait_seconds)]
+    def up_argv(self, services=(), *, no_deps=False, recreate=False, wait=True, wait_seconds=60):
+        args = ["up", "-d", *(["--wait", "--wait-timeout", str(wait_seconds)] if wait else [])]
         if no_deps:
             args.append("--no-deps")
         if recreate:
             args.append("--force-recreate")
         return self.argv(*args, *services)
 
-    def up(self, services=(), *, no_deps=False, recreate=False, wait_seconds=60) -> None:
-        """Create (or recreate), start, and wait until running and healthy."""
-        argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait_seconds=wait_seconds)
+    def start_early(self, service: str) -> None:
+        """Start a stopped service in the background now; the up() that asks for it later takes it over.
+
+        For OPA, which a cold deploy must start before it can ask the infra gate: started while the deploy
+        imports, reads the manifest and plans, it is up half a second sooner. A running one is left alone
+        (on Podman, `compose up` recreates a running container)."""
+        if any(c.compose_service == service and c.state == "running" for c in self.containers()):
+            return
+        argv = self.up_argv([service], no_deps=True, wait=False)
+        self.early = ((service,), Background(argv, f"compose up {service}"))
+
+    def settle(self) -> tuple[str, ...]:
+        """Wait for a start_early() to finish (never two compose runs at once); the services it started."""
+        if self.early is None:
+            return ()
+        (started, background), self.early = self.early, None
+        background.wait(timeout=180)
+        return started
+
+    def up(self, services=(), *, no_deps=False, recreate=False, wait=True, wait_seconds=60) -> None:
+        """Create (or recreate) and start; with wait, until running and healthy."""
+        if self.settle() == tuple(services) and not recreate:
+            return
+        argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait=wait, wait_seconds=wait_seconds)
         run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120)
 
     def down(self) -> None:
@@ -65,8 +87,13 @@ class ComposeRuntime:
         return facts
 
     def remove(self, container_ids) -> None:
+        self.settle()
         for container_id in container_ids:
             engine.remove_container(container_id)
+
+    def prefetch_facts(self) -> None:
+        """Start looking up what the infra gate will need from the engine (its data path), in the background."""
+        engine.prefetch_data_path()
 
     def build(self, root: Path, references, source_hash: str) -> str:
         from ..build import build
