@@ -1,5 +1,7 @@
 """Helpers for tests that need a working copy of the project or run doit in one."""
 
+import importlib.machinery
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -27,3 +29,12 @@ def run_doit(project: Path, *args: str, check: bool = False) -> subprocess.Compl
     if check and result.returncode != 0:
         raise AssertionError(f"doit {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def load_wrapper():
+    """The ./swiftdeploy script as a module (it has no .py name to import it by)."""
+    loader = importlib.machinery.SourceFileLoader("swiftdeploy_wrapper", str(ROOT / "swiftdeploy"))
+    spec = importlib.util.spec_from_loader("swiftdeploy_wrapper", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module

@@ -98,7 +98,7 @@ class Executor:
             self.await_ready(step.services)
         elif isinstance(step, Reroute):
             self.write(step.target, ["nginx.conf"])
-            if stack.proxy.served_generation() != step.target.generation:
+            if step.resolve or stack.proxy.served_generation() != step.target.generation:
                 stack.proxy.reload(step.target.generation)
             proxy.confirm(stack.proxy, step.target.generation, dict(step.expect))
         elif isinstance(step, RemoveContainers):
@@ -137,7 +137,7 @@ def _identity(step: Step) -> tuple:
     if isinstance(step, StartService):
         return ("start", step.role, step.spec.spec)
     if isinstance(step, Reroute):  # the same config in front of other containers is another achievement
-        return ("reroute", step.target.generation, step.expect)
+        return ("reroute", step.target.generation, step.expect, step.resolve)
     if isinstance(step, StartStack):
         return ("start stack", step.target.generation, step.services)
     if isinstance(step, RemoveContainers):

@@ -70,9 +70,11 @@ class StartStack:
 class Reroute:
     target: Desired = field(repr=False)
     expect: tuple[tuple[str, str | None], ...] = ()  # (track, version) pinned requests must meet
+    resolve: tuple[str, ...] = ()  # same config, reloaded so nginx resolves these tracks' new addresses
 
     def describe(self) -> str:
-        return f"reload nginx: {self.target.route.describe()} (config {self.target.generation})"
+        again = f", to resolve {' and '.join(self.resolve)} again" if self.resolve else ""
+        return f"reload nginx: {self.target.route.describe()} (config {self.target.generation}{again})"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ def drift(target: Desired, observed: Observed, variant: Callable[[Manifest], Des
         if role not in target.services:
             lines.append(f"{container.describe()}: not in the manifest ({target.manifest.services.mode} mode)")
     lines += [f"{c.describe()}: {planner.extra_reason(c)}" for c in planner.extras]
+    lines += [f"nginx cannot reach the {track} track (it resolved an address the container no longer has)"
+              for track in observed.unreachable]
     served = observed.served_generation
     nginx = planner.primary.get("nginx")
     if nginx is not None and nginx.state == "running" and served != target.generation:
@@ -139,6 +143,7 @@ class _Planner:
         self.building = self._images_to_build(app_hash)
         self.primary, self.extras = _assign(observed.containers, target, self)
         self.generation = observed.served_generation
+        self.stale = set(observed.unreachable)  # tracks nginx must resolve again (their address changed)
         self._routes: dict[str, Route] | None = None
         self.out: list[Step] = []
 
@@ -233,6 +238,7 @@ class _Planner:
         for role in missing:
             self.primary[role] = _fresh(target.services[role])
         self.generation = target.generation
+        self.stale.clear()  # nginx starts after the tracks it routes to
 
     def converge_tracks(self) -> None:
         target = self.target
@@ -274,18 +280,25 @@ class _Planner:
         self.primary[role] = _fresh(spec)
         if role == "nginx":
             self.generation = state.generation
+            self.stale.clear()
+        elif role in APP_TRACKS:
+            self.stale.add(role)  # a started container may have a new address: nginx must resolve it again
 
     def reroute(self, state: Desired) -> None:
-        if self.generation == state.generation:
+        resolve = tuple(track for track in state.route.tracks if track in self.stale)
+        if self.generation == state.generation and not resolve:
             return
+        if self.generation != state.generation:
+            resolve = ()  # a new config resolves every name anyway
         for track in state.route.tracks:
             container = self.primary.get(track)
             if container is None or not container.ready:
                 raise PlanError(f"bug: routing to the {track} track before it is ready")
         expect = tuple((track, self.primary[track].version) for track in state.route.tracks)
-        self.out.append(Reroute(state, expect))
+        self.out.append(Reroute(state, expect, resolve))
         self.generation = state.generation
         self.routes[state.generation] = state.route
+        self.stale -= set(state.route.tracks)
 
     def remove(self, containers: Sequence[Container], why: str) -> None:
         self.out.append(RemoveContainers(tuple(containers), why))

@@ -54,8 +54,9 @@ def ask(public_url: str, track: str | None = None, path: str = "/") -> Answer:
 
 
 def served_generation(public_url: str) -> str | None:
+    """The config generation nginx serves (None: no answer), from a location nginx answers itself."""
     try:
-        return get(f"{public_url}/healthz", timeout=2).headers.get("X-Config-Generation")
+        return get(f"{public_url}/_swiftdeploy/config", timeout=2).headers.get("X-Config-Generation")
     except ProxyError:
         return None
 
@@ -107,46 +108,72 @@ class NginxProxy:
     def reload(self, generation: str) -> None:
         reload(self.runtime, self.public_url, generation)
 
+    def unreachable(self, tracks) -> tuple[str, ...]:
+        return unreachable(self, tracks)
 
-def confirm(proxy, generation: str, expect: dict[str, str | None], rounds: int = 5) -> dict[str, list[str]]:
+
+def unreachable(proxy, tracks) -> tuple[str, ...]:
+    """Tracks nginx fails to reach (a 502/503/504 to a request pinned to them). nginx resolves upstream names
+    when it loads its config; a container started since then may have another address (it does on Podman)."""
+    failed = []
+    for track in tracks:
+        try:
+            status = proxy.answer(track, "/healthz").status
+        except ProxyError:
+            return ()  # nginx itself does not answer: nothing to say about its tracks
+        if status in (502, 503, 504):
+            failed.append(track)
+    return tuple(failed)
+
+
+def confirm(proxy, generation: str, expect: dict[str, str | None], rounds: int = 5,
+            seconds: float = 15) -> dict[str, list[str]]:
     """Check through the public port that nginx serves `generation` and routes as expected.
 
     expect maps each routed track to the version it must answer with. Requests pinned to a routed track
     must be answered by it; pinned to any other track they must not be; unpinned ones by a routed track.
-    Returns the versions seen per track.
+    It takes a run of such answers: right after a reload an old worker may still take a connection, and
+    when the config did not change (a reload to resolve a new address) its answers carry the same
+    generation. Returns the versions seen per track.
     """
     seen: dict[str, set] = {}
-    streak, asked = 0, 0
+    streak, asked, problem = 0, 0, None
     pins = [None, "stable", "canary"]
     needed = rounds * len(pins)
+    deadline = time.monotonic() + seconds
     while streak < needed:
         asked += 1
-        if asked > needed * 10:
-            raise ProxyError(f"nginx did not settle on config generation {generation} within {asked - 1} requests")
+        if asked > needed * 10 or time.monotonic() > deadline:
+            raise ProxyError(problem or f"nginx did not settle on config generation {generation} "
+                                        f"within {asked - 1} requests")
         track = pins[streak % len(pins)]
         answer = proxy.answer(track)
-        if answer.generation != generation:
+        problem = _mismatch(answer, track, expect) if answer.generation == generation else problem
+        if answer.generation != generation or problem:
             streak, seen = 0, {}
             continue
-        if answer.status != 200:
-            where = f"pinned to {track}" if track else "unpinned"
-            raise ProxyError(f"GET / through nginx ({where}) answered {answer.status} while confirming the routing")
-        if track in expect and answer.track != track:
-            raise ProxyError(f"a request pinned to the {track} track was answered by the {answer.track} track")
-        if track is not None and track not in expect and answer.track == track:
-            raise ProxyError(f"the {track} track still answers traffic after it should have left")
-        if answer.track not in expect:
-            raise ProxyError(f"the {answer.track} track answered, but nginx should route only to "
-                             f"{' and '.join(expect)}")
-        if expect[answer.track] is not None and answer.version != expect[answer.track]:
-            raise ProxyError(f"the {answer.track} track serves version {answer.version}, "
-                             f"expected {expect[answer.track]}")
         seen.setdefault(answer.track, set()).add(answer.version)
         streak += 1
     health = proxy.answer(None, "/healthz")
     if health.status != 200:
         raise ProxyError(f"/healthz through nginx answered {health.status}")
     return {track: sorted(versions) for track, versions in seen.items()}
+
+
+def _mismatch(answer: Answer, track: str | None, expect: dict[str, str | None]) -> str | None:
+    """Why one answer does not show the expected routing, or None."""
+    if answer.status != 200:
+        where = f"pinned to {track}" if track else "unpinned"
+        return f"GET / through nginx ({where}) answered {answer.status} while confirming the routing"
+    if track in expect and answer.track != track:
+        return f"a request pinned to the {track} track was answered by the {answer.track} track"
+    if track is not None and track not in expect and answer.track == track:
+        return f"the {track} track still answers traffic after it should have left"
+    if answer.track not in expect:
+        return f"the {answer.track} track answered, but nginx should route only to {' and '.join(expect)}"
+    if expect[answer.track] is not None and answer.version != expect[answer.track]:
+        return f"the {answer.track} track serves version {answer.version}, expected {expect[answer.track]}"
+    return None
 
 
 def _last_line(text: str) -> str:

@@ -72,9 +72,11 @@ class Stack:
         """What the engine and nginx say now: the stack's containers, the served config, the images."""
         from .state import Observed
 
-        return Observed(containers=tuple(self.runtime.containers()),
-                        served_generation=self.proxy.served_generation(),
-                        images=self.runtime.images(image_references))
+        containers = tuple(self.runtime.containers())
+        served = self.proxy.served_generation()
+        ready = [c.role for c in containers if c.role in ("stable", "canary") and c.ready]
+        return Observed(containers=containers, served_generation=served, images=self.runtime.images(image_references),
+                        unreachable=self.proxy.unreachable(ready) if served else ())
 
     @property
     def journal(self):

@@ -55,6 +55,7 @@ class Observed:
     containers: tuple[Container, ...] = ()
     served_generation: str | None = None  # None: nginx does not answer on the public port
     images: Mapping[str, ImageFact] = field(default_factory=dict)
+    unreachable: tuple[str, ...] = ()  # ready tracks nginx fails to reach (it resolved an old address)
 
     def image_id(self, reference: str) -> str | None:
         fact = self.images.get(reference)

@@ -1,13 +1,11 @@
 """`doit list` reads like a man page: every task of SPEC O, each with a one-line imperative doc."""
 
-import importlib.machinery
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 
-from projectkit import ROOT, run_doit
+from projectkit import ROOT, load_wrapper, run_doit
 
 SPEC_TASKS = ["init", "validate", "build", "infra-gate", "compose-up", "deploy", "canary-gate", "promote",
               "rollback", "chaos", "status", "audit", "teardown"]
@@ -34,14 +32,6 @@ def test_subtasks_have_docs_too():
                                           ("status", "--once"), ("teardown", "--clean")])
 def test_doit_help_shows_each_tasks_options(task, option):
     assert option in run_doit(ROOT, "help", task, check=True).stdout
-
-
-def load_wrapper():
-    loader = importlib.machinery.SourceFileLoader("swiftdeploy_wrapper", str(ROOT / "swiftdeploy"))
-    spec = importlib.util.spec_from_loader("swiftdeploy_wrapper", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("words, doit_args", [

@@ -4,7 +4,8 @@ FakeWorld holds containers (with the labels compose would give them, read from t
 file), images, and the nginx config being served. Every change is a tick: a test can make the Nth tick
 raise Killed, which is what SIGKILL does to a run (nothing after it happens; files and containers stay as
 they are). At every tick the world also checks the promise that matters: nginx never routes to a container
-that cannot answer.
+that cannot answer, or whose address it no longer knows: nginx resolves names when it loads its config,
+and a container started since has a new address (it does on Podman).
 """
 
 import itertools
@@ -14,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from swiftdeploy.commands import CommandError
-from swiftdeploy.proxy import Answer, ProxyError
+from swiftdeploy.proxy import Answer, ProxyError, unreachable
 from swiftdeploy.render import generation_of
 from swiftdeploy.state import Container, ImageFact
 
@@ -33,6 +34,8 @@ class FakeWorld:
                        "openpolicyagent/opa:1.22.3": ImageFact(id="sha256:" + "c" * 64)}
         self.tags: dict[str, str] = {}
         self.served: str | None = None  # the nginx.conf text nginx runs
+        self.loaded_at = 0  # the tick nginx last loaded its config (and resolved the names in it)
+        self.started: dict[str, int] = {}  # container id -> the tick it started
         self.ticks = 0
         self.kill_at: int | None = None
         self.unhealthy_versions: set[str] = set()
@@ -70,9 +73,12 @@ class FakeWorld:
         if self.served is None or self.nginx() is None:
             return
         for service, backup in self.pool(None):
-            container = self.by_service(service)
-            if not backup and (container is None or not container.ready):
+            if not backup and not self.reachable(self.by_service(service)):
                 self.violations.append(f"before {when or 'the end'}: nginx routes to {service}, which cannot answer")
+
+    def reachable(self, container: Container | None) -> bool:
+        return (container is not None and container.ready
+                and self.started.get(container.id, 0) <= self.loaded_at)
 
     def answer(self, track: str | None, path: str) -> Answer:
         if self.nginx() is None or self.served is None:
@@ -82,9 +88,9 @@ class FakeWorld:
         primary = [s for s, backup in servers if not backup] or [s for s, _ in servers]
         for service in primary + [s for s, backup in servers if backup]:
             container = self.by_service(service)
-            if container is not None and container.ready:
+            if self.reachable(container):
                 return Answer(200, generation, container.role, container.version)
-        return Answer(502, generation, "stable", None)
+        return Answer(504, generation, "stable", None)
 
 
 class FakeRuntime:
@@ -129,8 +135,10 @@ class FakeRuntime:
                               state="running", health=("healthy" if healthy else "unhealthy") if has_check else None,
                               compose_service=name)
         world.containers[container.id] = container
+        world.started[container.id] = world.ticks
         if name == "nginx":
             world.served = (self.compose_file.parent / "nginx.conf").read_text()
+            world.loaded_at = world.ticks
         if not healthy:
             raise CommandError(f"compose up {name} failed: container {container.name} is unhealthy")
 
@@ -181,8 +189,12 @@ class FakeProxy:
     def answer(self, track=None, path="/") -> Answer:
         return self.world.answer(track, path)
 
+    def unreachable(self, tracks) -> tuple[str, ...]:
+        return unreachable(self, tracks)
+
     def reload(self, generation: str) -> None:
         self.world.tick("nginx reload")
         self.world.served = self.nginx_conf.read_text()
+        self.world.loaded_at = self.world.ticks
         if generation_of(self.world.served) != generation:
             raise ProxyError("the fake nginx loaded another generation")

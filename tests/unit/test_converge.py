@@ -190,3 +190,29 @@ def test_promote_canary_at_weight_1_is_confirmed(tmp_path):
     deployed(root, world)
     operate(root, world, "promote:canary")
     assert_converged(root, world, "canary", "1.0.0")
+
+
+def test_a_stopped_stable_is_started_and_nginx_resolves_its_new_address(tmp_path):
+    import dataclasses
+
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed(root, world)
+    [stable] = [c for c in world.containers.values() if c.role == "stable"]
+    world.containers[stable.id] = dataclasses.replace(stable, state="exited", health=None)
+    outcome = operate(root, world, "deploy")
+    world.violations.clear()  # requests failed before the deploy: that is the broken state it starts from
+    assert any(step.startswith("reload nginx") and "to resolve stable again" in step for step in outcome.steps)
+    assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_a_container_restarted_by_hand_is_found_unreachable_and_resolved_again(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed(root, world)
+    [stable] = [c for c in world.containers.values() if c.role == "stable"]
+    world.started[stable.id] = world.ticks + 1  # restarted after nginx loaded its config: a new address
+    world.ticks += 1
+    outcome = operate(root, world, "deploy")
+    world.violations.clear()  # requests failed before the deploy: that is the broken state it starts from
+    assert outcome.steps == [f"reload nginx: all traffic to stable (config {fake_stack(root, world).desired().generation}"
+                             ", to resolve stable again)"]
+    assert_converged(root, world, "stable", "1.0.0")

@@ -4,8 +4,6 @@ Each property runs a bounded number of random examples (new ones every run, no e
 the whole file takes well under a minute on a 2-core machine. The regression tests pin the inputs fuzzing found.
 """
 
-import importlib.machinery
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -16,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from projectkit import ROOT, load_wrapper
 from swiftdeploy.errors import SwiftDeployError
 from swiftdeploy.history import History
 from swiftdeploy.manifest import ManifestError, parse_manifest
 from swiftdeploy.metrics import MetricsError, parse, window
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = (ROOT / "manifest.yaml").read_text()
 
 fuzz = settings(max_examples=150, deadline=None, derandomize=False, database=None, print_blob=False,
@@ -279,14 +277,6 @@ def test_history_lines_fuzzing_found_are_skipped(tmp_path, line):
 
 
 # ---------------------------------------------------------------- the ./swiftdeploy wrapper
-
-def load_wrapper():
-    loader = importlib.machinery.SourceFileLoader("swiftdeploy_wrapper", str(ROOT / "swiftdeploy"))
-    spec = importlib.util.spec_from_loader("swiftdeploy_wrapper", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
 
 WRAPPER = load_wrapper()
 COMMAND_WORDS = sorted({word for words in WRAPPER.COMMANDS for word in words.split()})

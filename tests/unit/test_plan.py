@@ -118,8 +118,19 @@ def test_a_stopped_stable_with_nothing_routed_to_it_is_started_in_place(stable):
     seen = observed(target, running(target, "stable", health=None, condition="exited"), running(target, "nginx"),
                     running(target, "opa"))
     steps = steps_of(target, seen)
-    assert describe(steps) == ["start app-stable 1.0.0"]
+    assert describe(steps) == ["start app-stable 1.0.0",
+                               f"reload nginx: all traffic to stable (config {target.generation}, to resolve stable again)"]
     assert drift(target, seen, render) == ["p-app-stable-1 1.0.0 (exited): stopped"]
+
+
+def test_a_ready_track_nginx_cannot_reach_is_resolved_again(stable):
+    """Restarted by hand, the container has a new address; nginx still sends to the old one."""
+    target = render(stable)
+    seen = dataclasses.replace(observed(target, running(target, "stable"), running(target, "nginx"),
+                                        running(target, "opa")), unreachable=("stable",))
+    steps = steps_of(target, seen)
+    assert [type(s) for s in steps] == [Reroute] and steps[0].resolve == ("stable",)
+    assert "nginx cannot reach the stable track" in drift(target, seen, render)[0]
 
 
 def test_orphans_and_a_canary_in_stable_mode_are_drift_and_removed_last(stable):
