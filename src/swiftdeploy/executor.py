@@ -137,7 +137,7 @@ def _identity(step: Step) -> tuple:
     if isinstance(step, StartService):
         return ("start", step.role, step.spec.spec)
     if isinstance(step, Reroute):  # the same config in front of other containers is another achievement
-        return ("reroute", step.target.generation, step.expect, step.resolve)
+        return ("reroute", step.target.generation, step.behind, step.resolve)
     if isinstance(step, StartStack):
         return ("start stack", step.target.generation, step.services)
     if isinstance(step, RemoveContainers):

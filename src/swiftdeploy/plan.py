@@ -71,6 +71,7 @@ class Reroute:
     target: Desired = field(repr=False)
     expect: tuple[tuple[str, str | None], ...] = ()  # (track, version) pinned requests must meet
     resolve: tuple[str, ...] = ()  # same config, reloaded so nginx resolves these tracks' new addresses
+    behind: tuple[str | None, ...] = ()  # the spec of each routed container: what the reload points at
 
     def describe(self) -> str:
         again = f", to resolve {' and '.join(self.resolve)} again" if self.resolve else ""
@@ -295,7 +296,8 @@ class _Planner:
             if container is None or not container.ready:
                 raise PlanError(f"bug: routing to the {track} track before it is ready")
         expect = tuple((track, self.primary[track].version) for track in state.route.tracks)
-        self.out.append(Reroute(state, expect, resolve))
+        behind = tuple(self.primary[track].spec for track in state.route.tracks)
+        self.out.append(Reroute(state, expect, resolve, behind))
         self.generation = state.generation
         self.routes[state.generation] = state.route
         self.stale -= set(state.route.tracks)

@@ -216,3 +216,36 @@ def test_a_container_restarted_by_hand_is_found_unreachable_and_resolved_again(t
     assert outcome.steps == [f"reload nginx: all traffic to stable (config {fake_stack(root, world).desired().generation}"
                              ", to resolve stable again)"]
     assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_rollback_returns_to_the_release_image_even_after_its_tag_was_rebuilt(tmp_path):
+    from fakestack import APP_IMAGE
+    from swiftdeploy.state import ImageFact
+
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed(root, world)
+    release_image = world.images[APP_IMAGE].id
+    world.images[APP_IMAGE] = ImageFact(id="sha256:" + "e" * 64, app_hash="rebuilt")  # `doit build` after a change
+    operate(root, world, "promote:canary")
+    [canary] = [c for c in world.containers.values() if c.role == "canary"]
+    assert canary.image_id == "sha256:" + "e" * 64, "the canary runs the new build"
+    world.kill_at = world.ticks + 5  # promote:stable killed once the new stable runs
+    with pytest.raises(Killed):
+        operate(root, world, "promote:stable")
+    operate(root, world, "rollback")
+    [stable] = [c for c in world.containers.values() if c.role == "stable"]
+    assert stable.image_id == release_image, "the stable track runs the release's own image again, no build"
+    manifest = fake_stack(root, world).manifest.services
+    assert manifest.image == f"swift-deploy-1-node:release-1.0.0-{release_image.split(':')[1][:12]}"
+    assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_the_last_five_releases_keep_their_image_tags(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed(root, world)
+    for patch in range(1, 7):
+        edit_manifest(root, {"services.version": f"1.0.{patch}"})
+        operate(root, world, "deploy")
+    releases = fake_stack(root, world).releases.all()
+    assert [r.version for r in releases] == ["1.0.2", "1.0.3", "1.0.4", "1.0.5", "1.0.6"]
+    assert set(world.tags) == {r.tag for r in releases}, "older release tags were removed"

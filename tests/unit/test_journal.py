@@ -1,0 +1,45 @@
+"""The intent journal: what an interrupted operation left, read back whatever state the file is in."""
+
+import os
+
+from swiftdeploy.journal import Journal
+
+
+def test_an_empty_journal_means_nothing_pending(tmp_path):
+    assert Journal(tmp_path / "journal.jsonl").pending() is None
+
+
+def test_start_and_steps_read_back_and_finish_empties_it(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.begin("op1", "promote:stable", {"services.mode": "stable"}, {"services.mode": "canary"},
+                  ["ask OPA: the canary gate", "reload nginx", "replace stable"])
+    journal.step("ask OPA: the canary gate", gate="canary")
+    journal.step("reload nginx")
+    pending = journal.pending()
+    assert (pending.operation, pending.steps, pending.gates, pending.planned) == (
+        "promote:stable", ("ask OPA: the canary gate", "reload nginx"), ("canary",), 3)
+    assert pending.changes == {"services.mode": "stable"} and pending.undo == {"services.mode": "canary"}
+    assert pending.describe().startswith(f"promote:stable (pid {os.getpid()}) was interrupted after step 2 of 3 "
+                                         "(reload nginx); it started ")
+    journal.finish()
+    assert not journal.path.exists() and journal.pending() is None
+
+
+def test_a_torn_last_record_counts_as_a_step_not_done(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.begin("op1", "rollback", {}, {}, ["a", "b"])
+    journal.step("a")
+    with open(journal.path, "ab") as handle:
+        handle.write(b'{"kind": "step", "ts": "2026-11-28T10:00:00.000Z", "st')  # killed mid-write
+    assert journal.pending().steps == ("a",)
+
+
+def test_a_new_operation_replaces_what_an_interrupted_one_left(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.begin("op1", "promote:stable", {}, {}, ["a"])
+    journal.step("a")
+    journal.restoring("canary unhealthy")
+    assert journal.pending().restoring == "canary unhealthy"
+    journal.begin("op2", "rollback", {}, {}, ["b"])
+    pending = journal.pending()
+    assert (pending.id, pending.operation, pending.steps, pending.restoring) == ("op2", "rollback", (), None)
