@@ -170,12 +170,6 @@ def image_id(reference: str) -> str | None:
     return image["Id"] if image else None
 
 
-def image_labels(reference: str) -> dict[str, str] | None:
-    """The labels of an image, or None when no such image is present."""
-    image = inspect_image(reference)
-    return ((image.get("Config") or {}).get("Labels") or {}) if image else None
-
-
 def remove_container(container_id: str, stop_seconds: int = 5) -> None:
     """Stop and remove a container; one that is already gone counts as removed."""
     from docker.errors import NotFound
