@@ -118,16 +118,21 @@ def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
     url = public_url(project)
     kills = []
     with SteadyLoad(url) as load:
-        for version in NEW_VERSIONS[:5]:
+        for version in NEW_VERSIONS:
             set_canary_version(project, version)
             ok(swiftdeploy(project, "promote", "canary"))
             time.sleep(5)
-            kills.append(kill_promote_stable_at_a_random_point(project, rng))
-            ok(swiftdeploy(project, "promote", "stable"))
-            assert served(url) == {("stable", version)}, kills[-1]
-            assert app_containers(project) == {"stable": [version]}, kills[-1]
-            assert manifest_of(project).services.version == version, kills[-1]
+            where = kill_promote_stable_at_a_random_point(project, rng)
+            if last_release(project) != version:  # else it committed before the kill landed: nothing to finish
+                kills.append(where)
+                ok(swiftdeploy(project, "promote", "stable"))
+            assert served(url) == {("stable", version)}, where
+            assert app_containers(project) == {"stable": [version]}, where
+            assert manifest_of(project).services.version == version, where
+            if len(kills) == 5:
+                break
     print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
+    assert len(kills) == 5
     assert load.failures() == {}, load.outcomes
 
 
