@@ -44,16 +44,15 @@ def _references(stack) -> list[str]:
 
 def image_current(task, values):
     """Up to date when every app image carries the hash of the app/ sources it would be built from now."""
-    from swiftdeploy.build import app_hash
+    from swiftdeploy.build import app_hash, outdated
     from swiftdeploy.errors import SwiftDeployError
 
     try:
         stack = load_stack()
-        facts = stack.runtime.images(_references(stack))
+        references = _references(stack)
+        return not outdated(references, stack.runtime.images(references), app_hash(stack.root))
     except SwiftDeployError:
         return False
-    wanted = app_hash(stack.root)
-    return all(fact.id is not None and fact.app_hash == wanted for fact in facts.values())
 
 
 @operator_action

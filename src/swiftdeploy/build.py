@@ -38,6 +38,13 @@ def buildable(references) -> list[str]:
     return [ref for ref in dict.fromkeys(references) if ":release-" not in ref]
 
 
+def outdated(references, images, source_hash: str) -> list[str]:
+    """The buildable references whose image is missing or was built from other sources.
+    `images` maps a reference to its ImageFact (state.py)."""
+    return [ref for ref in buildable(references)
+            if images.get(ref) is None or images[ref].id is None or images[ref].app_hash != source_hash]
+
+
 def build(root: Path, references, source_hash: str) -> str:
     from . import engine
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from .manifest import Manifest
 from .render import OUTPUTS, generation_of, load_yaml, render
-
-APP_TRACKS = ("stable", "canary")
+from .state import APP_TRACKS
 
 
 @dataclass(frozen=True)

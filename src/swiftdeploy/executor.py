@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 
 from . import proxy
-from .desired import APP_TRACKS, Desired
+from .desired import Desired
 from .errors import SwiftDeployError
 from .files import write_atomic
 from .journal import Journal
 from .plan import AskGate, BuildImages, RemoveContainers, Reroute, StartService, StartStack, Step, plan
 from .stack import Stack
+from .state import APP_TRACKS
 
 MAX_STEPS = 24
 
@@ -66,13 +67,12 @@ class Executor:
         raise ExecutorError(f"the stack did not converge within {MAX_STEPS} steps")
 
     def run(self, step: Step) -> None:
-        if not isinstance(step, AskGate):
-            self.say(f"  {step.describe()}")
         if isinstance(step, AskGate):
             self.ask_gate(step.domain)
             self.passed.add(step.domain)
             self.journal.step(step.describe(), gate=step.domain)
         else:
+            self.say(f"  {step.describe()}")
             self._change(step)
             self.journal.step(step.describe())
             self.ran.append(step.describe())

@@ -53,8 +53,10 @@ def infra_facts(stack: Stack) -> dict:
 def scrape(stack: Stack, track: str, container: str | None = None) -> str:
     """The /metrics text of one track, read inside its container (never through the public port).
 
-    `container` (an id) reads one the compose file does not name: an orphan the status shows."""
-    result = stack.runtime.exec(container or stack.service(track), ["/app/scrape"], timeout=15)
+    `container` (an id the caller observed) also reaches one the compose file does not name: an orphan."""
+    command = ["/app/scrape"]
+    result = (stack.runtime.exec_container(container, command) if container
+              else stack.runtime.exec(stack.service(track), command))
     if result.returncode != 0:
         raise SwiftDeployError(f"could not read /metrics of the {track} track: "
                                f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")

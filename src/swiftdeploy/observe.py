@@ -17,9 +17,9 @@ from .metrics import gauge, parse, window
 from .plan import drift
 from .policy import PolicyUnavailable
 from .stack import Stack
+from .state import APP_TRACKS
 
 CHAOS_NAMES = {0: "none", 1: "slow", 2: "error"}
-APP_TRACKS = ("stable", "canary")
 
 
 class Observer:
@@ -33,7 +33,9 @@ class Observer:
 
     def sample(self) -> None:
         """One scrape of every track that runs or should; samples older than the window (but the base) go."""
-        containers = {c.role: c for c in self.stack.runtime.containers() if c.role in APP_TRACKS and c.ready}
+        target = self.stack.desired()
+        observed = self.stack.observe([target.services[t].image for t in target.tracks])
+        containers = {c.role: c for c in observed.containers if c.role in APP_TRACKS and c.ready}
         for track in APP_TRACKS:
             if track not in self.samples and track not in containers:
                 continue
@@ -50,7 +52,7 @@ class Observer:
             self.down.pop(track, None)
             while len(samples) > 2 and samples[-1].at - samples[1].at >= self.window_seconds:
                 samples.popleft()
-        self.notes = self._notes()
+        self.notes = self._notes(target, observed)
 
     def frame(self) -> Snapshot:
         figures = {track: self._figures(track) for track in self.samples}
@@ -64,18 +66,12 @@ class Observer:
     def record(self, snapshot: Snapshot) -> None:
         self.stack.history.append("status", **snapshot_record(snapshot))
 
-    def _notes(self) -> tuple[str, ...]:
-        stack = self.stack
+    def _notes(self, target, observed) -> tuple[str, ...]:
         notes = []
-        pending = stack.journal.pending()
+        pending = self.stack.journal.pending()
         if pending is not None:
             notes.append(f"{pending.describe()}; run ./swiftdeploy rollback, or {pending.operation} again")
-        try:
-            target = stack.desired()
-            observed = stack.observe([target.services[t].image for t in target.tracks])
-            differences = drift(target, observed, stack.desired)
-        except SwiftDeployError as err:
-            return (*notes, f"could not compare the engine with the manifest: {err}")
+        differences = drift(target, observed, self.stack.desired)
         notes += [f"drift: {line}" for line in differences]
         if differences:
             notes.append("./swiftdeploy plan shows the steps; ./swiftdeploy deploy converges them")

@@ -24,6 +24,7 @@ from .manifest import Manifest
 from .plan import AskGate, describe
 from .releases import Release, release_tag
 from .stack import Stack
+from .state import APP_TRACKS
 
 
 class OperationError(SwiftDeployError):
@@ -54,16 +55,14 @@ class Operation:
         self.started = time.monotonic()
         self.journal = self.stack.journal
         found = self.journal.pending()
-        last = self.stack.releases.last()
+        last = self.stack.releases.last() if found is not None else None
         if found is not None and last is not None and last.op_id == found.id:
             self.journal.finish()  # it committed (the release is its commit point); only its journal was left
             self.finished, found = found, None
         if found is not None:
             self.interrupted = found
             self.say(f"note: {found.describe()}")
-            self.stack.history.append("interrupted", operation=found.operation, op_id=found.id, since=found.since,
-                                      steps_done=len(found.steps), last_step=found.steps[-1] if found.steps else None,
-                                      restoring=found.restoring, taken_over_by=self.name)
+            record_interrupted(self.stack, found, taken_over_by=self.name)
             if found.operation == self.name:
                 self.pending = found
         self._checkpoint = self.checkpoint or (lambda where: None)
@@ -241,7 +240,7 @@ def promote_stable(stack: Stack, **options) -> Outcome:
 
 def rollback(stack: Stack, **options) -> Outcome:
     operation = Operation(stack, "rollback", **options)
-    if not any(c.role in ("stable", "canary") for c in stack.runtime.containers()):
+    if not any(c.role in APP_TRACKS for c in stack.runtime.containers()):
         raise OperationError("nothing to roll back: no app container exists (deploy first)")
     wanted = {"services.mode": "stable"}
     release = stack.releases.last()
@@ -261,14 +260,19 @@ def teardown(stack: Stack, clean: bool) -> None:
 
     pending = stack.journal.pending()
     if pending is not None:
-        stack.history.append("interrupted", operation=pending.operation, op_id=pending.id, since=pending.since,
-                             steps_done=len(pending.steps), taken_over_by="teardown")
+        record_interrupted(stack, pending, taken_over_by="teardown")
     stack.runtime.remove([c.id for c in stack.runtime.containers()])
     stack.runtime.down()
     stack.journal.finish()
     if clean:
         shutil.rmtree(stack.generated, ignore_errors=True)
     stack.history.append("teardown", outcome="ok", clean=clean)
+
+
+def record_interrupted(stack: Stack, pending: Pending, taken_over_by: str) -> None:
+    stack.history.append("interrupted", operation=pending.operation, op_id=pending.id, since=pending.since,
+                         steps_done=len(pending.steps), last_step=pending.steps[-1] if pending.steps else None,
+                         restoring=pending.restoring, taken_over_by=taken_over_by)
 
 
 def require_canary(manifest: Manifest, operation: str) -> None:
@@ -285,6 +289,6 @@ def _exact_image(stack: Stack, reference: str, role: str) -> str:
     image_id = running[0].image_id
     if stack.runtime.images([reference])[reference].id == image_id:
         return reference
-    tag = release_tag(reference, f"{role}", image_id)
+    tag = release_tag(reference, role, image_id)
     stack.runtime.tag(image_id, tag)
     return tag

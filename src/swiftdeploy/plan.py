@@ -9,11 +9,11 @@ made from any state (a killed operation, a hand edit, an orphan) converges from 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .build import buildable
-from .desired import APP_TRACKS, Desired, Route, carrier, with_route
+from .build import outdated
+from .desired import Desired, Route, carrier, with_route
 from .errors import SwiftDeployError
 from .manifest import Manifest
-from .state import Container, Observed
+from .state import APP_TRACKS, Container, Observed
 
 NEW = "(new)"  # the id of a container the plan itself starts
 
@@ -201,9 +201,8 @@ class _Planner:
     def _images_to_build(self, app_hash: str | None) -> tuple[str, ...]:
         if app_hash is None:
             return ()
-        references = buildable(self.target.services[track].image for track in self.target.tracks)
-        return tuple(ref for ref in references if self.images.get(ref) is None
-                     or self.observed.images[ref].app_hash != app_hash)
+        references = [self.target.services[track].image for track in self.target.tracks]
+        return tuple(outdated(references, self.observed.images, app_hash))
 
     def require_image(self, spec) -> None:
         if spec.role in APP_TRACKS and spec.image not in self.building and self.images.get(spec.image) is None:

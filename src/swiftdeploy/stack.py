@@ -70,11 +70,11 @@ class Stack:
 
     def observe(self, image_references=()):
         """What the engine and nginx say now: the stack's containers, the served config, the images."""
-        from .state import Observed
+        from .state import APP_TRACKS, Observed
 
         containers = tuple(self.runtime.containers())
         served = self.proxy.served_generation()
-        ready = [c.role for c in containers if c.role in ("stable", "canary") and c.ready]
+        ready = [c.role for c in containers if c.role in APP_TRACKS and c.ready]
         return Observed(containers=containers, served_generation=served, images=self.runtime.images(image_references),
                         unreachable=self.proxy.unreachable(ready) if served else ())
 

@@ -11,6 +11,7 @@ VERSION_LABEL = "io.swiftdeploy.version"
 APP_HASH_LABEL = "io.swiftdeploy.app-hash"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+APP_TRACKS = ("stable", "canary")  # the roles that run the app (and carry a healthcheck)
 
 _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
@@ -74,7 +75,7 @@ def container_from_list_entry(entry: Mapping, inspect=None) -> Container:
     status = str(entry.get("Status") or "")
     match = _HEALTH_IN_STATUS.search(status)
     health = {"health: starting": "starting"}.get(match[1], match[1]) if match else None
-    if health is None and state == "running" and inspect is not None and role in ("stable", "canary"):
+    if health is None and state == "running" and inspect is not None and role in APP_TRACKS:
         health = health_from_inspect(inspect(entry["Id"]))
     names = entry.get("Names") or [entry.get("Id", "")[:12]]
     return Container(
@@ -97,7 +98,7 @@ def role_of(labels: Mapping[str, str]) -> str | None:
     service = labels.get(COMPOSE_SERVICE_LABEL, "")
     if service in ("nginx", "opa"):
         return service
-    for track in ("stable", "canary"):
+    for track in APP_TRACKS:
         if service.endswith(f"-{track}"):
             return track
     return None

@@ -110,11 +110,11 @@ class HostRuntime:
     def __init__(self, live: LiveNginx):
         self.live = live
 
-    def exec(self, service, command, timeout=30):
+    def exec(self, service, command):
         assert service == "nginx"
         command = [self.live.nginx if part == "nginx" else part for part in command]
         command = [str(self.live.conf) if part == proxy.CONFIG else part for part in command]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
 @pytest.fixture

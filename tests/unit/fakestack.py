@@ -148,8 +148,10 @@ class FakeRuntime:
                 self.world.tick(f"remove {self.world.containers[container_id].name}")
                 del self.world.containers[container_id]
 
-    def exec(self, service, command, timeout=30):
+    def exec(self, service, command):
         raise AssertionError("the fake stack runs no commands in containers")
+
+    exec_container = exec
 
     def down(self) -> None:
         self.world.containers.clear()

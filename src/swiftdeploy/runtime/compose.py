@@ -59,16 +59,17 @@ class ComposeRuntime:
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)
 
-    def exec(self, service: str, command: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
-        """Run a command in a service's running container; the caller reads returncode, stdout and stderr.
-
-        Through the engine API, not `compose exec`: a quarter of the time, and it reaches containers compose
-        does not know (an orphan). The commands run here bound their own time (nginx -s, /app/scrape).
-        """
-        running = [c for c in self.containers() if service in (c.compose_service, c.id) and c.state == "running"]
+    def exec(self, service: str, command: list[str]) -> subprocess.CompletedProcess:
+        """Run a command in a service's running container; the caller reads returncode, stdout and stderr."""
+        running = [c for c in self.containers() if c.compose_service == service and c.state == "running"]
         if not running:
             return subprocess.CompletedProcess(command, 1, "", f"no running container of {service}")
-        code, out, err = engine.exec_in(running[0].id, command)
+        return self.exec_container(running[0].id, command)
+
+    def exec_container(self, container_id: str, command: list[str]) -> subprocess.CompletedProcess:
+        """Through the engine API, not `compose exec`: a quarter of the time, and it reaches containers compose
+        does not know (an orphan). The commands run here bound their own time (nginx -s, /app/scrape)."""
+        code, out, err = engine.exec_in(container_id, command)
         return subprocess.CompletedProcess(command, code, out, err)
 
     def containers(self) -> list[Container]:
