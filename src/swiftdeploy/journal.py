@@ -8,7 +8,7 @@ gates it already passed), or to know what "the state before it" was.
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SwiftDeployError
@@ -32,7 +32,6 @@ class Pending:
     planned: int = 0
     gates: tuple[str, ...] = ()  # gates it passed
     restoring: str | None = None  # the failure that made it restore the previous state
-    extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         done = f"after step {len(self.steps)} of {self.planned} ({self.steps[-1]})" if self.steps else "before its first step"
@@ -62,13 +61,16 @@ class Journal:
         start = next((r for r in records if r.get("kind") == "start"), None)
         if start is None:
             return None
-        steps = tuple(r.get("step", "?") for r in records if r.get("kind") == "step")
-        gates = tuple(r["gate"] for r in records if r.get("kind") == "step" and r.get("gate"))
-        restoring = next((r.get("error") for r in records if r.get("kind") == "restore"), None)
+        changes, undo, planned = start.get("changes") or {}, start.get("undo") or {}, start.get("planned") or 0
+        if not (isinstance(changes, dict) and isinstance(undo, dict) and isinstance(planned, int)):
+            raise JournalError(f"{self.path}: its start record is not SwiftDeploy's (edited by hand?); "
+                               "look at it, then delete it to go on")
+        steps = tuple(str(r.get("step", "?")) for r in records if r.get("kind") == "step")
+        gates = tuple(str(r["gate"]) for r in records if r.get("kind") == "step" and r.get("gate"))
+        restoring = next((str(r.get("error")) for r in records if r.get("kind") == "restore"), None)
         return Pending(id=str(start.get("id")), operation=str(start.get("operation")), since=str(start.get("ts")),
-                       pid=start.get("pid"), changes=dict(start.get("changes") or {}),
-                       undo=dict(start.get("undo") or {}), steps=steps, planned=int(start.get("planned") or 0),
-                       gates=gates, restoring=restoring, extra=dict(start.get("extra") or {}))
+                       pid=start.get("pid"), changes=changes, undo=undo, steps=steps, planned=planned,
+                       gates=gates, restoring=restoring)
 
     def begin(self, op_id: str, operation: str, changes: dict, undo: dict, planned: list[str],
               **extra) -> None:

@@ -43,3 +43,14 @@ def test_a_new_operation_replaces_what_an_interrupted_one_left(tmp_path):
     journal.begin("op2", "rollback", {}, {}, ["b"])
     pending = journal.pending()
     assert (pending.id, pending.operation, pending.steps, pending.restoring) == ("op2", "rollback", (), None)
+
+
+def test_a_start_record_that_is_not_ours_is_one_error_naming_the_file(tmp_path):
+    import pytest
+
+    from swiftdeploy.journal import JournalError
+
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"kind": "start", "operation": "deploy", "changes": ["not", "a", "mapping"], "planned": "x"}\n')
+    with pytest.raises(JournalError, match=f"^{path}: its start record is not SwiftDeploy's"):
+        Journal(path).pending()
