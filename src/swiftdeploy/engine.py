@@ -19,14 +19,13 @@ class EngineError(SwiftDeployError):
 @lru_cache(maxsize=1)
 def client():
     import docker
-    from docker.errors import DockerException
 
     where = os.environ.get("DOCKER_HOST", "the default Docker socket")
     try:
         # A fixed API version: negotiating it costs a /version call, which takes a second on Podman.
         engine = docker.from_env(timeout=300, version=API_VERSION)
         engine.ping()
-    except DockerException as err:
+    except _engine_errors() as err:  # a missing socket is a requests error, not a DockerException
         raise EngineError(f"no container engine answers at {where} ({_short(err)}); start Docker, "
                           "or run scripts/test-engine up and source .engine/env") from None
     return engine
