@@ -1,12 +1,16 @@
 # METADATA
-# title: Pre-promote canary gate
+# title: Canary analysis
 # description: |
-#   Asked before the canary becomes stable, with the canary's metrics over the last window.
-#   Answers decision = {"allow": bool, "reasons": [sorted strings]}; thresholds come from data.canary only.
-#   Fails closed: a missing or malformed input field, or a missing threshold, is a reason of its own.
+#   Asked at every analysis of a rollout and before the canary becomes stable, with both tracks' figures
+#   from the same window. Answers decision = {"allow", "verdict", "reasons", "notes"}:
+#     verdict "pass": every check passes (allow is true, reasons empty);
+#     verdict "fail": a limit is broken with enough data to say so, or the input or thresholds are malformed;
+#     verdict "insufficient": not enough data to judge (too few requests, a short window): never an allow.
+#   The canary is judged against the absolute limits and, when stable has enough requests in the same
+#   window, against stable (error-rate difference, P99 ratio). All limits come from data.canary.
 package swiftdeploy.canary
 
-# Fields the input must carry as non-negative numbers.
+# Fields the input must carry as non-negative numbers (the canary's figures).
 numeric_fields := {"errors", "requests", "window_seconds"}
 
 # Fields that may also be null (swiftdeploy.metrics.window gives None), with what null means.
@@ -16,24 +20,38 @@ nullable_fields := {
 }
 
 # Thresholds data.canary must carry as numbers.
-thresholds := {"max_error_rate", "max_p99_ms", "min_requests", "min_window_seconds"}
+thresholds := {
+	"max_error_rate", "max_p99_ms", "min_requests", "min_window_seconds",
+	"max_error_rate_increase", "max_p99_ratio", "p99_ratio_floor_ms",
+}
 
 default allow := false
 
-# Allowed only when every check positively passes and nothing was reported.
-allow if {
+allow if verdict == "pass"
+
+decision := {"allow": allow, "verdict": verdict, "reasons": reasons, "notes": sort(notes)}
+
+verdict := "fail" if {
+	count(malformed) > 0
+} else := "fail" if {
+	count(failures) > 0
+	enough_requests
+} else := "insufficient" if {
+	count(insufficient) > 0
+} else := "pass" if {
 	checks_pass
-	count(problems) == 0
-}
+} else := "fail"
 
-decision := {"allow": allow, "reasons": reasons}
-
-reasons := sort(problems) if {
-	count(problems) > 0
+reasons := sort(malformed | failures) if {
+	verdict == "fail"
+	count(malformed | failures) > 0
+} else := sort(insufficient) if {
+	verdict == "insufficient"
 } else := [] if {
-	checks_pass
+	verdict == "pass"
 } else := ["the canary policy denied without a specific reason (policy bug)"]
 
+# A pass is decided by positive checks, never by the absence of reasons alone.
 checks_pass if {
 	every field in numeric_fields | object.keys(nullable_fields) {
 		input_number(field)
@@ -42,11 +60,64 @@ checks_pass if {
 	every name in thresholds {
 		threshold(name)
 	}
+	count(stable_problems) == 0
 	input.window_seconds >= data.canary.min_window_seconds
 	input.requests >= data.canary.min_requests
 	input.error_rate <= data.canary.max_error_rate
-	input.p99_ms <= data.canary.max_p99_ms
+	p99 <= data.canary.max_p99_ms
+	relative_checks_pass
 }
+
+relative_checks_pass if not stable_comparable
+
+relative_checks_pass if {
+	stable_comparable
+	input.error_rate - input.stable.error_rate <= data.canary.max_error_rate_increase
+	p99_ratio_ok
+}
+
+p99_ratio_ok if not p99_ratio_applies
+
+p99_ratio_ok if {
+	p99_ratio_applies
+	p99 / stable_p99 <= data.canary.max_p99_ratio
+}
+
+# --- figures --------------------------------------------------------------------------------------
+
+# The P99 judged: nginx's exact figure from its access log when the input has one, else the histogram estimate.
+p99 := input.p99_exact_ms if {
+	is_number(input.p99_exact_ms)
+} else := input.p99_ms
+
+stable_p99 := input.stable.p99_exact_ms if {
+	is_number(input.stable.p99_exact_ms)
+} else := input.stable.p99_ms
+
+enough_requests if {
+	input_number("requests")
+	threshold("min_requests")
+	input.requests >= data.canary.min_requests
+}
+
+# Stable is compared only with enough requests of its own in the window.
+stable_comparable if {
+	count(stable_problems) == 0
+	is_object(input.stable)
+	input.stable.requests >= data.canary.min_requests
+	is_number(input.stable.error_rate)
+	input_number("error_rate")
+}
+
+p99_ratio_applies if {
+	stable_comparable
+	is_number(p99)
+	is_number(stable_p99)
+	stable_p99 > 0
+	p99 > data.canary.p99_ratio_floor_ms
+}
+
+# --- input checks ---------------------------------------------------------------------------------
 
 # Lookups live in helper rules: `not is_number(input[field])` is undefined, not true, when the field is
 # absent (OPA lifts the reference out of the negation), which would hide exactly the missing fields.
@@ -56,48 +127,81 @@ threshold(name) if is_number(data.canary[name])
 
 input_null(field) if input[field] == null
 
-problems contains sprintf("input.%s is missing or not a number", [field]) if {
+malformed contains sprintf("input.%s is missing or not a number", [field]) if {
 	some field in numeric_fields
 	not input_number(field)
 }
 
-problems contains sprintf("input.%s is %v; it cannot be negative", [field, input[field]]) if {
+malformed contains sprintf("input.%s is %v; it cannot be negative", [field, input[field]]) if {
 	some field in (numeric_fields | object.keys(nullable_fields))
 	input_number(field)
 	input[field] < 0
 }
 
-problems contains sprintf("input.%s is missing or neither a number nor null", [field]) if {
+malformed contains sprintf("input.%s is missing or neither a number nor null", [field]) if {
 	some field, _ in nullable_fields
 	not input_number(field)
 	not input_null(field)
 }
 
-problems contains meaning if {
-	some field, meaning in nullable_fields
-	input_null(field)
-}
-
-problems contains sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) if {
+malformed contains sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) if {
 	some name in thresholds
 	not threshold(name)
 }
 
-problems contains msg if {
+malformed contains msg if {
+	some msg in stable_problems
+}
+
+# input.stable is optional; when present and not null it must be well formed.
+stable_problems contains "input.stable is neither an object nor null" if {
+	"stable" in object.keys(input)
+	input.stable != null
+	not is_object(input.stable)
+}
+
+stable_problems contains sprintf("input.stable.%s is missing or not a non-negative number", [field]) if {
+	is_object(input.stable)
+	some field in {"requests", "errors"}
+	not non_negative(input.stable, field)
+}
+
+stable_problems contains sprintf("input.stable.%s is missing or neither a non-negative number nor null", [field]) if {
+	is_object(input.stable)
+	some field in {"error_rate", "p99_ms"}
+	not non_negative(input.stable, field)
+	not input.stable[field] == null
+}
+
+non_negative(object, field) if {
+	is_number(object[field])
+	object[field] >= 0
+}
+
+# --- not enough data ------------------------------------------------------------------------------
+
+insufficient contains meaning if {
+	some field, meaning in nullable_fields
+	input_null(field)
+}
+
+insufficient contains msg if {
 	input_number("window_seconds")
 	threshold("min_window_seconds")
 	input.window_seconds < data.canary.min_window_seconds
 	msg := sprintf("window %v s is shorter than the minimum %v s", [input.window_seconds, data.canary.min_window_seconds])
 }
 
-problems contains msg if {
+insufficient contains msg if {
 	input_number("requests")
 	threshold("min_requests")
 	input.requests < data.canary.min_requests
 	msg := sprintf("only %v requests in the window; at least %v needed", [input.requests, data.canary.min_requests])
 }
 
-problems contains msg if {
+# --- broken limits --------------------------------------------------------------------------------
+
+failures contains msg if {
 	input_number("error_rate")
 	threshold("max_error_rate")
 	input.error_rate > data.canary.max_error_rate
@@ -105,16 +209,78 @@ problems contains msg if {
 	msg := sprintf("error rate %s%% is above the limit %s%%", [figure(input.error_rate * 100, limit, 2), limit_text(limit, 2)])
 }
 
-problems contains msg if {
-	input_number("p99_ms")
+failures contains msg if {
+	is_number(p99)
 	threshold("max_p99_ms")
-	input.p99_ms > data.canary.max_p99_ms
+	p99 > data.canary.max_p99_ms
 	limit := data.canary.max_p99_ms
-	msg := sprintf("p99 %s ms is above the limit %s ms", [figure(input.p99_ms, limit, 0), limit_text(limit, 0)])
+	msg := sprintf("%s %s ms is above the limit %s ms", [p99_name, figure(p99, limit, 0), limit_text(limit, 0)])
 }
 
-# Number formatting (sprintf's %d/%f depend on whether OPA holds a number as an int or a float, so
-# fixed decimals are built by hand).
+failures contains msg if {
+	stable_comparable
+	threshold("max_error_rate_increase")
+	increase := input.error_rate - input.stable.error_rate
+	increase > data.canary.max_error_rate_increase
+	limit := data.canary.max_error_rate_increase * 100
+	msg := sprintf("error rate %s%% is %s points above stable's %s%% (limit %s points)", [
+		fixed(input.error_rate * 100, 2), figure(increase * 100, limit, 2),
+		fixed(input.stable.error_rate * 100, 2), limit_text(limit, 2),
+	])
+}
+
+failures contains msg if {
+	p99_ratio_applies
+	threshold("max_p99_ratio")
+	ratio := p99 / stable_p99
+	ratio > data.canary.max_p99_ratio
+	limit := data.canary.max_p99_ratio
+	msg := sprintf("%s %s ms is %sx stable's %s ms (limit %sx)", [
+		p99_name, fixed(p99, 0), figure(ratio, limit, 2), fixed(stable_p99, 0), limit_text(limit, 2),
+	])
+}
+
+p99_name := "p99 (exact)" if {
+	is_number(input.p99_exact_ms)
+} else := "p99"
+
+# --- notes: what the verdict rests on -------------------------------------------------------------
+
+notes contains sprintf("p99 judged on nginx's exact figure %s ms; the histogram estimate is %s", [fixed(input.p99_exact_ms, 0), estimate_text]) if {
+	is_number(input.p99_exact_ms)
+}
+
+estimate_text := sprintf("%s ms", [fixed(input.p99_ms, 0)]) if {
+	is_number(input.p99_ms)
+} else := "not available"
+
+notes contains "the histogram P99 estimate is saturated in its top bucket: the true P99 is above it" if {
+	input.p99_saturated == true
+}
+
+notes contains "no stable figures in the window: judged against the absolute limits only" if {
+	count(stable_problems) == 0
+	not stable_given
+}
+
+stable_given if is_object(input.stable)
+
+notes contains msg if {
+	is_object(input.stable)
+	count(stable_problems) == 0
+	threshold("min_requests")
+	input.stable.requests < data.canary.min_requests
+	msg := sprintf("stable has only %v requests in the window: judged against the absolute limits only", [input.stable.requests])
+}
+
+notes contains sprintf("seen with too few requests to judge yet: %s", [msg]) if {
+	not enough_requests
+	some msg in failures
+}
+
+# --- number formatting ----------------------------------------------------------------------------
+# (sprintf's %d/%f depend on whether OPA holds a number as an int or a float, so fixed decimals are
+# built by hand.)
 
 # x rounded to 0, 1 or 2 decimals: fixed(8.5, 2) == "8.50".
 fixed(x, places) := concat("", [sign(x), format_int(floor(n / scale), 10), decimals(n % scale, scale)]) if {

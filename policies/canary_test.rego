@@ -32,11 +32,14 @@ denied_for(d, reasons) if {
 # --- data.json carries the contract's thresholds --------------------------------------------------
 
 test_data_thresholds_match_the_contract if {
-	data.canary == {"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30}
+	data.canary == {
+		"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30,
+		"max_error_rate_increase": 0.005, "max_p99_ratio": 1.5, "p99_ratio_floor_ms": 100,
+	}
 }
 
-test_decision_has_exactly_allow_and_reasons if {
-	object.keys(decide({})) == {"allow", "reasons"}
+test_decision_has_exactly_allow_verdict_reasons_and_notes if {
+	object.keys(decide({})) == {"allow", "verdict", "reasons", "notes"}
 }
 
 test_healthy_canary_is_allowed if allowed(decide({}))
@@ -158,13 +161,21 @@ test_min_window_comes_from_data if {
 # --- several failures at once ----------------------------------------------------------------------
 
 test_several_failures_give_several_sorted_reasons if {
-	d := decide({"window_seconds": 12, "requests": 100, "errors": 52, "error_rate": 0.52, "p99_ms": 812})
+	d := decide({"requests": 100, "errors": 52, "error_rate": 0.52, "p99_ms": 812})
 	denied_for(d, [
 		"error rate 52.00% is above the limit 1.00%",
 		"p99 812 ms is above the limit 500 ms",
-		"window 12 s is shorter than the minimum 30 s",
 	])
+	d.verdict == "fail"
 	d.reasons == sort(d.reasons)
+}
+
+# Failing fast: a broken limit with enough requests fails even before the window is full; passing needs the
+# whole window.
+test_a_broken_limit_fails_before_the_window_is_full if {
+	d := decide({"window_seconds": 12, "requests": 100, "errors": 20, "error_rate": 0.2})
+	d.verdict == "fail"
+	denied_for(d, ["error rate 20.00% is above the limit 1.00%"])
 }
 
 test_idle_canary_gives_every_traffic_reason if {
@@ -238,16 +249,17 @@ test_no_input_at_all_is_denied if {
 
 # --- thresholds missing from data: fail closed -----------------------------------------------------
 
-all_thresholds_missing := [
-	"data.canary.max_error_rate is missing or not a number; the policy cannot decide",
-	"data.canary.max_p99_ms is missing or not a number; the policy cannot decide",
-	"data.canary.min_requests is missing or not a number; the policy cannot decide",
-	"data.canary.min_window_seconds is missing or not a number; the policy cannot decide",
+all_thresholds_missing := [sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) |
+	some name in [
+		"max_error_rate", "max_error_rate_increase", "max_p99_ms", "max_p99_ratio", "min_requests",
+		"min_window_seconds", "p99_ratio_floor_ms",
+	]
 ]
 
 test_missing_thresholds_deny if {
 	d := decide({}) with data.canary as {}
 	denied_for(d, all_thresholds_missing)
+	d.verdict == "fail"
 }
 
 test_each_missing_threshold_denies if {
@@ -272,12 +284,13 @@ test_canary_section_not_an_object_denies if {
 # --- fail closed even if the reasons and the checks disagree ---------------------------------------
 
 test_no_allow_when_checks_fail_without_a_reason if {
-	d := canary.decision with input as {} with canary.problems as set()
+	d := canary.decision with input as {} with canary.malformed as set()
 	denied_for(d, ["the canary policy denied without a specific reason (policy bug)"])
+	d.verdict == "fail"
 }
 
 test_no_allow_when_a_reason_exists_even_if_checks_pass if {
-	d := decide({}) with canary.problems as {"something else"}
+	d := decide({}) with canary.malformed as {"something else"}
 	denied_for(d, ["something else"])
 }
 
@@ -304,7 +317,7 @@ test_checks_fail_on_their_own_for_every_bad_input if {
 	# a string compares above every number, so "0.01" would let any error rate through without the type check
 	every limits in [
 		{"max_error_rate": 0.01},
-		{"max_error_rate": "0.01", "max_p99_ms": "500", "min_requests": 20, "min_window_seconds": 30},
+		object.union(data.canary, {"max_error_rate": "0.01", "max_p99_ms": "500"}),
 	] {
 		not canary.checks_pass with input as good with data.canary as limits
 	}
@@ -332,4 +345,148 @@ test_limit_text if {
 	canary.limit_text(1, 2) == "1.00"
 	canary.limit_text(0.125, 2) == "0.125"
 	canary.limit_text(500, 0) == "500"
+}
+
+# --- verdicts --------------------------------------------------------------------------------------
+
+test_a_healthy_canary_passes if {
+	d := decide({})
+	d.verdict == "pass"
+	d.notes == ["no stable figures in the window: judged against the absolute limits only"]
+}
+
+test_too_few_requests_is_insufficient_not_a_failure if {
+	d := decide({"requests": 5, "errors": 0})
+	d.verdict == "insufficient"
+	denied_for(d, ["only 5 requests in the window; at least 20 needed"])
+}
+
+test_a_short_window_is_insufficient if {
+	d := decide({"window_seconds": 29.9})
+	d.verdict == "insufficient"
+	denied_for(d, ["window 29.9 s is shorter than the minimum 30 s"])
+}
+
+test_a_broken_limit_with_too_few_requests_is_insufficient_and_noted if {
+	d := decide({"requests": 5, "errors": 5, "error_rate": 1})
+	d.verdict == "insufficient"
+	denied_for(d, ["only 5 requests in the window; at least 20 needed"])
+	"seen with too few requests to judge yet: error rate 100.00% is above the limit 1.00%" in d.notes
+}
+
+test_no_traffic_is_insufficient if {
+	d := decide({"requests": 0, "errors": 0, "error_rate": null, "p99_ms": null})
+	d.verdict == "insufficient"
+	d.allow == false
+}
+
+test_malformed_input_fails_even_with_too_few_requests if {
+	d := decide({"requests": 5, "errors": "x"})
+	d.verdict == "fail"
+	denied_for(d, ["input.errors is missing or not a number"])
+}
+
+# --- the exact P99 from nginx's access log ----------------------------------------------------------
+
+test_the_exact_p99_is_judged_when_present if {
+	d := decide({"p99_ms": 2485, "p99_exact_ms": 1004})
+	denied_for(d, ["p99 (exact) 1004 ms is above the limit 500 ms"])
+	"p99 judged on nginx's exact figure 1004 ms; the histogram estimate is 2485 ms" in d.notes
+}
+
+test_an_exact_p99_under_the_limit_passes_beside_a_coarse_estimate if {
+	d := decide({"p99_ms": 700, "p99_exact_ms": 480})
+	d.verdict == "pass"
+}
+
+test_a_null_exact_p99_falls_back_to_the_estimate if {
+	denied_for(decide({"p99_ms": 812, "p99_exact_ms": null}), ["p99 812 ms is above the limit 500 ms"])
+}
+
+test_an_exact_p99_without_an_estimate_is_noted if {
+	d := decide({"p99_ms": null, "p99_exact_ms": 120})
+	d.verdict == "insufficient"
+	"p99 judged on nginx's exact figure 120 ms; the histogram estimate is not available" in d.notes
+}
+
+test_a_saturated_estimate_is_noted if {
+	d := decide({"p99_ms": 60000, "p99_saturated": true})
+	"the histogram P99 estimate is saturated in its top bucket: the true P99 is above it" in d.notes
+	d.verdict == "fail"
+}
+
+# --- canary against stable --------------------------------------------------------------------------
+
+stable_good := {"requests": 800, "errors": 0, "error_rate": 0, "p99_ms": 110}
+
+against(changes, stable_changes) := decide(object.union(changes, {"stable": object.union(stable_good, stable_changes)}))
+
+test_a_canary_like_stable_passes_with_no_notes if {
+	d := against({}, {})
+	d.verdict == "pass"
+	d.notes == []
+}
+
+test_an_error_rate_within_the_absolute_limit_but_well_above_stable_fails if {
+	d := against({"errors": 2, "error_rate": 0.008}, {"error_rate": 0.001})
+	denied_for(d, ["error rate 0.80% is 0.70 points above stable's 0.10% (limit 0.50 points)"])
+}
+
+test_an_error_rate_increase_exactly_at_the_limit_passes if {
+	d := against({"errors": 1, "error_rate": 0.006}, {"error_rate": 0.001})
+	d.verdict == "pass"
+}
+
+test_a_canary_as_bad_as_stable_is_still_held_to_the_absolute_limit if {
+	d := against({"errors": 10, "error_rate": 0.05}, {"errors": 40, "error_rate": 0.05})
+	denied_for(d, ["error rate 5.00% is above the limit 1.00%"])
+}
+
+test_a_p99_far_above_stable_fails_even_under_the_absolute_limit if {
+	d := against({"p99_ms": 400}, {"p99_ms": 150})
+	denied_for(d, ["p99 400 ms is 2.67x stable's 150 ms (limit 1.50x)"])
+}
+
+test_the_p99_ratio_uses_both_exact_figures if {
+	d := against({"p99_ms": 400, "p99_exact_ms": 210}, {"p99_ms": 400, "p99_exact_ms": 130})
+	denied_for(d, ["p99 (exact) 210 ms is 1.62x stable's 130 ms (limit 1.50x)"])
+}
+
+test_a_p99_ratio_exactly_at_the_limit_passes if {
+	d := against({"p99_ms": 300}, {"p99_ms": 200})
+	d.verdict == "pass"
+}
+
+test_fast_tracks_are_not_judged_by_ratio if {
+	# 90 ms against 10 ms is 9x, but under the floor of 100 ms
+	d := against({"p99_ms": 90}, {"p99_ms": 10})
+	d.verdict == "pass"
+}
+
+test_stable_with_too_few_requests_is_not_compared if {
+	d := against({"errors": 2, "error_rate": 0.009}, {"requests": 3, "error_rate": 0})
+	d.verdict == "pass"
+	d.notes == ["stable has only 3 requests in the window: judged against the absolute limits only"]
+}
+
+test_stable_with_a_null_p99_is_compared_on_errors_only if {
+	d := against({"p99_ms": 400}, {"p99_ms": null})
+	d.verdict == "pass"
+}
+
+test_a_malformed_stable_fails_naming_the_field if {
+	denied_for(against({}, {"requests": "many"}), ["input.stable.requests is missing or not a non-negative number"])
+	denied_for(against({}, {"p99_ms": -3}), ["input.stable.p99_ms is missing or neither a non-negative number nor null"])
+	denied_for(decide({"stable": "yes"}), ["input.stable is neither an object nor null"])
+}
+
+test_a_null_stable_is_absolute_only if {
+	d := decide({"stable": null})
+	d.verdict == "pass"
+	d.notes == ["no stable figures in the window: judged against the absolute limits only"]
+}
+
+test_relative_checks_fail_on_their_own if {
+	not canary.checks_pass with input as object.union(good, {"error_rate": 0.008, "stable": object.union(stable_good, {"error_rate": 0})})
+	not canary.checks_pass with input as object.union(good, {"p99_ms": 400, "stable": stable_good})
 }

@@ -58,10 +58,11 @@ def test_thresholds_live_only_in_data_json():
     data = json.loads((POLICIES / "data.json").read_text())
     assert data == {
         "infra": {"min_disk_free_gb": 10, "max_load_1m": 2.0},
-        "canary": {"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30},
+        "canary": {"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30,
+                   "max_error_rate_increase": 0.005, "max_p99_ratio": 1.5, "p99_ratio_floor_ms": 100},
     }
     for policy in ("infra.rego", "canary.rego"):
         text = (POLICIES / policy).read_text()
         code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
-        for figure in ("0.01", "500", "2.0"):
+        for figure in ("0.01", "500", "2.0", "0.005", "1.5"):
             assert figure not in code, f"{policy} writes {figure.strip()} in Rego; thresholds belong in data.json"
