@@ -54,11 +54,16 @@ class OpaMalformedDecision(PolicyUnavailable):
     """The decision was not {"allow": bool, "reasons": [str, ...]}."""
 
 
+VERDICTS = ("pass", "fail", "insufficient")
+
+
 @dataclass(frozen=True)
 class Decision:
     allow: bool
     reasons: tuple[str, ...]
     raw: dict = field(repr=False, compare=False)  # OPA's whole answer (result; decision_id if logging is on)
+    verdict: str | None = None  # the canary policy's pass | fail | insufficient; None for a domain without one
+    notes: tuple[str, ...] = ()  # what the answer rests on (e.g. "stable has too few requests to compare")
 
 
 class OpaClient:
@@ -109,7 +114,14 @@ class OpaClient:
             shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise OpaMalformedDecision(_line(f"OPA's {where} at {url} is not {{\"allow\": bool, \"reasons\": "
                                              f"[str], empty when allowed}}: {shown}"))
-        return Decision(allow=allow, reasons=tuple(reasons), raw=body)
+        verdict, notes = result.get("verdict"), result.get("notes", [])
+        if (("verdict" in result and (verdict not in VERDICTS or allow != (verdict == "pass")))
+                or not isinstance(notes, list) or not all(isinstance(n, str) for n in notes)):
+            shown = self._scrub(json.dumps(result))
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."
+            raise OpaMalformedDecision(_line(f"OPA's {where} at {url} has a verdict that is not pass|fail|insufficient "
+                                             f"agreeing with allow, or notes that are not strings: {shown}"))
+        return Decision(allow=allow, reasons=tuple(reasons), raw=body, verdict=verdict, notes=tuple(notes))
 
     def healthy(self) -> bool:
         """True when GET /health answers 200 within about a second; never raises."""

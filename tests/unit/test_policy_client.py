@@ -140,7 +140,9 @@ def test_infra_allows_a_healthy_host(opa: OpaClient):
 
 
 def test_canary_allows_a_healthy_window(opa: OpaClient):
-    assert opa.decide("canary", GOOD_CANARY) == Decision(True, (), {})
+    decision = opa.decide("canary", GOOD_CANARY)
+    assert (decision.allow, decision.verdict, decision.reasons) == (True, "pass", ())
+    assert decision.notes == ("no stable figures in the window: judged against the absolute limits only",)
 
 
 def test_boundaries_pass_through_the_real_server(opa: OpaClient):
@@ -381,6 +383,11 @@ def test_200_without_result_is_undefined(fake: FakeOpa):
         {"allow": False, "reasons": ["ok", 1]},
         {"allow": False, "reasons": [{"msg": "x"}]},
         {"allow": True, "reasons": ["allowed yet explained"]},
+        {"allow": True, "reasons": [], "verdict": "insufficient"},
+        {"allow": False, "reasons": ["x"], "verdict": "pass"},
+        {"allow": False, "reasons": ["x"], "verdict": "maybe"},
+        {"allow": False, "reasons": ["x"], "verdict": "fail", "notes": "none"},
+        {"allow": True, "reasons": [], "verdict": "pass", "notes": [3]},
         True,
         None,
         [],
@@ -395,6 +402,13 @@ def test_malformed_decision(fake: FakeOpa, result):
     text = assert_clean_message(info.value)
     assert text.startswith(f"OPA's data.swiftdeploy.infra.decision at {fake.url}/v1/data/swiftdeploy/infra/decision")
     assert json.dumps(result) in text
+
+
+def test_a_verdict_and_notes_are_carried(fake: FakeOpa):
+    fake.mode = ("json", 200, {"result": {"allow": False, "reasons": ["only 3 requests"], "verdict": "insufficient",
+                                          "notes": ["stable not compared"]}})
+    decision = ask(fake)
+    assert (decision.allow, decision.verdict, decision.notes) == (False, "insufficient", ("stable not compared",))
 
 
 def test_malformed_decision_message_is_bounded_and_scrubbed(fake: FakeOpa):
