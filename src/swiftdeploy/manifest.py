@@ -35,6 +35,11 @@ class Canary:
     version: str
     weight: int
     window_seconds: int
+    steps: tuple[int, ...]  # the rollout's weights; (weight,) when the manifest gives none
+    step_seconds: int
+    interval_seconds: int
+    failure_limit: int
+    step_deadline_seconds: int
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     document = _parse_yaml(text, source)
     problems = schema_problems(document)
     if not problems:
-        problems = _alias_conflicts(document)
+        problems = _alias_conflicts(document) + _schedule_problems(document)
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -224,6 +229,20 @@ def _alias_conflicts(document: dict) -> list[str]:
     return problems
 
 
+def _schedule_problems(document: dict) -> list[str]:
+    canary = _get(document, ("services", "canary")) or {}
+    problems = []
+    steps = canary.get("steps")
+    if steps and any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        problems.append(f"services/canary/steps: must rise step by step, got {_show(steps)}")
+    step_seconds = canary.get("step_seconds", canary.get("window_seconds", 30))
+    deadline = canary.get("step_deadline_seconds")
+    if deadline is not None and deadline <= step_seconds:
+        problems.append(f"services/canary/step_deadline_seconds: must be longer than step_seconds ({step_seconds}), "
+                        f"got {deadline}")
+    return problems
+
+
 _RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
 _LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
 
@@ -254,7 +273,12 @@ def _normalise(doc: dict) -> Manifest:
                 image=canary.get("image", svc["image"]),
                 version=canary.get("version", svc["version"]),
                 weight=canary.get("weight", 100),
-                window_seconds=canary.get("window_seconds", 30),
+                window_seconds=(window := canary.get("window_seconds", 30)),
+                steps=tuple(canary.get("steps") or (canary.get("weight", 100),)),
+                step_seconds=(step := canary.get("step_seconds", window)),
+                interval_seconds=canary.get("interval_seconds", 10),
+                failure_limit=canary.get("failure_limit", 1),
+                step_deadline_seconds=canary.get("step_deadline_seconds", step + 120),
             ),
         ),
         nginx=Nginx(

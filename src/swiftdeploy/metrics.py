@@ -39,6 +39,7 @@ class Window:
     req_per_s: float
     p99_seconds: float | None  # None when the window has no latency observations
     observations: float
+    p99_saturated: bool = False  # the 99th percentile falls in the +Inf bucket: the estimate is only a floor
 
     @property
     def p99_ms(self) -> float | None:
@@ -103,7 +104,7 @@ def window(before: Scrape, after: Scrape) -> Window:
     return Window(seconds=seconds, requests=requests, errors=errors,
                   error_rate=errors / requests if requests > 0 else None,
                   req_per_s=requests / seconds, p99_seconds=None if math.isnan(p99) else p99,
-                  observations=summed.get(math.inf, 0.0))
+                  observations=summed.get(math.inf, 0.0), p99_saturated=quantile_saturated(0.99, summed))
 
 
 def bucket_quantile(q: float, buckets) -> float:
@@ -136,6 +137,14 @@ def bucket_quantile(q: float, buckets) -> float:
     if in_bucket == 0:  # only q == 0 with an empty first bucket; Go computes 0/0 = NaN
         return math.nan
     return lower + (merged[index][0] - lower) * (rank - below) / in_bucket
+
+
+def quantile_saturated(q: float, summed: dict[float, float]) -> bool:
+    """True when the q-quantile's rank lies above the highest finite bucket (histogram_quantile then answers
+    that bound, a floor of the true figure)."""
+    total = summed.get(math.inf, 0.0)
+    finite = [bound for bound in summed if bound != math.inf]
+    return bool(total > 0 and finite and summed[max(finite)] < q * total)
 
 
 def gauge(scrape: Scrape, name: str, **labels: str) -> float | None:

@@ -93,8 +93,10 @@ class LiveNginx:
         """The generated config with container names, port and paths pointed at this test's loopback."""
         stable, canary = self.tracks
         return (text.replace("/var/tmp/swiftdeploy-access.log", "@@LOG@@")
+                    .replace("/var/tmp/", "@@VARTMP@@")
                     .replace("/tmp/", f"{self.workdir}/")
                     .replace("@@LOG@@", str(self.log))
+                    .replace("@@VARTMP@@", f"{self.workdir}/")
                     .replace("app-stable:3000", f"127.0.0.1:{stable.port}")
                     .replace("app-canary:3000", f"127.0.0.1:{canary.port}")
                     .replace("listen 8080;", f"listen 127.0.0.1:{self.port};"))
@@ -166,6 +168,80 @@ def test_canary_weight_splits_traffic_exactly_and_chaos_goes_to_the_canary(serve
     assert 0.15 <= share <= 0.25, share
     chaos = requests.post(live.url + "/chaos", json={"mode": "recover"}, timeout=10)
     assert chaos.json()["track"] == "canary" and chaos.headers["X-Mode"] == "canary"
+
+
+def test_new_clients_are_split_exactly_by_weight_and_get_a_position_on_their_side(serve, tracks):
+    live = serve(manifest_in("canary", weight=20))
+    answers = [fresh_get(live.url + "/") for _ in range(500)]
+    served = [r.json()["track"] for r in answers]
+    assert served.count("canary") == 100  # the weighted pool is exact, not a coin toss
+    for answer, track in zip(answers, served):
+        position = int(answer.cookies["swiftdeploy_split"])
+        assert (position < 20) == (track == "canary"), (position, track)
+
+
+def client_on(live, track: str) -> requests.Session:
+    """A cookie-keeping client that landed on `track`."""
+    while True:
+        session = requests.Session()
+        if session.get(live.url + "/", timeout=10).json()["track"] == track:
+            return session
+
+
+def test_a_client_with_the_cookie_stays_on_its_track_and_only_moves_to_the_canary_as_the_weight_rises(
+        serve, tracks, tmp_path):
+    live = serve(manifest_in("canary", weight=20))
+    canary_clients = [client_on(live, "canary") for _ in range(5)]
+    stable_clients = [client_on(live, "stable") for _ in range(40)]
+    for client in canary_clients + stable_clients:
+        assert client.get(live.url + "/", timeout=10).json()["track"] == client.get(live.url + "/").json()["track"]
+    moved_before = set()
+    for weight in (50, 80, 100):
+        live.conf.write_text(live.localize(render("nginx.conf", manifest_in("canary", weight=weight), ROOT / "templates")))
+        proxy.reload(HostRuntime(live), live.url, generation_of(render("nginx.conf", manifest_in("canary", weight=weight),
+                                                                           ROOT / "templates")))
+        for client in canary_clients:
+            assert {client.get(live.url + "/", timeout=10).json()["track"] for _ in range(3)} == {"canary"}
+        moved = set()
+        for number, client in enumerate(stable_clients):
+            seen = {client.get(live.url + "/", timeout=10).json()["track"] for _ in range(3)}
+            assert len(seen) == 1, f"a client flipped between tracks at weight {weight}: {seen}"
+            position = int(client.cookies["swiftdeploy_split"])
+            assert seen == {"canary" if position < weight else "stable"}
+            if seen == {"canary"}:
+                moved.add(number)
+        assert moved >= moved_before  # never back to stable
+        moved_before = moved
+    assert len(moved_before) == 40  # at 100 every client is on the canary
+
+
+def test_the_pin_header_beats_the_cookie(serve, tracks):
+    live = serve(manifest_in("canary", weight=50))
+    client = client_on(live, "canary")
+    answer = client.get(live.url + "/", headers={proxy.PIN_HEADER: "stable"}, timeout=10)
+    assert answer.json()["track"] == "stable"
+
+
+def test_a_malformed_cookie_is_replaced_and_the_request_goes_by_weight(serve, tracks):
+    live = serve(manifest_in("canary", weight=50))
+    answer = fresh_get(live.url + "/", cookies={"swiftdeploy_split": "x<script>"})
+    assert answer.status_code == 200 and re.fullmatch(r"[0-9]{2}", answer.cookies["swiftdeploy_split"])
+
+
+def test_stable_mode_sets_no_split_cookie(serve, tracks):
+    live = serve(manifest_in())
+    assert "Set-Cookie" not in fresh_get(live.url + "/").headers
+
+
+def test_the_request_log_carries_what_the_split_and_the_exact_p99_need(serve, tracks):
+    live = serve(manifest_in("canary", weight=50))
+    for _ in range(4):
+        fresh_get(live.url + "/")
+    time.sleep(0.2)
+    records = [json.loads(line) for line in (live.workdir / "swiftdeploy-requests.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    assert {r["mode"] for r in records} == {"canary", ""} and {r["s"] for r in records} == {200}
+    assert all(isinstance(r["t"], float) and isinstance(r["rt"], float) and r["uri"] == "/" for r in records)
 
 
 def test_full_weight_canary_falls_back_to_stable_when_the_canary_dies(serve, tracks):

@@ -166,3 +166,31 @@ def test_the_published_schema_is_the_one_the_validator_uses():
     assert set(schema["properties"]["nginx"]["properties"]) >= {"image", "port", "proxy_timeout", "contact"}
     first_line = (ROOT / "manifest.yaml").read_text().splitlines()[0]
     assert first_line == "# yaml-language-server: $schema=./src/swiftdeploy/manifest.schema.json"
+
+
+def canary_block(**keys) -> str:
+    lines = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in keys.items())
+    return with_lines(("  mode: stable\n", f"  mode: stable\n  canary:\n{lines}"))
+
+
+def test_a_rollout_schedule_and_its_defaults():
+    canary = parse_manifest(ARTICLE).services.canary
+    assert (canary.steps, canary.step_seconds, canary.interval_seconds, canary.failure_limit,
+            canary.step_deadline_seconds) == ((100,), 30, 10, 1, 150)
+    canary = parse_manifest(canary_block(weight=10, window_seconds=20, steps=[20, 50, 100])).services.canary
+    assert (canary.steps, canary.step_seconds, canary.step_deadline_seconds) == ((20, 50, 100), 20, 140)
+    assert parse_manifest(canary_block(weight=25)).services.canary.steps == (25,)
+
+
+@pytest.mark.parametrize("keys, problem", [
+    ({"steps": [50, 20]}, "services/canary/steps: must rise step by step, got [50, 20]"),
+    ({"steps": [20, 20]}, "services/canary/steps: must rise step by step, got [20, 20]"),
+    ({"steps": []}, "services/canary/steps: [] should be non-empty"),
+    ({"steps": [0, 50]}, "services/canary/steps/0: must be 1-100, got 0"),
+    ({"steps": "20,50"}, 'services/canary/steps: must be an array, got string "20,50"'),
+    ({"step_seconds": 60, "step_deadline_seconds": 60},
+     "services/canary/step_deadline_seconds: must be longer than step_seconds (60), got 60"),
+    ({"failure_limit": 0}, "services/canary/failure_limit: must be 1-100, got 0"),
+])
+def test_a_bad_schedule_is_one_line_naming_the_key(keys, problem):
+    assert problems_of(canary_block(**keys)) == [problem]

@@ -409,3 +409,13 @@ def test_windowed_p99_matches_the_exact_sample_p99(name):
     assert bisect.bisect_left(DENSE_BOUNDS, estimate) == bucket
     width = DENSE_BOUNDS[bucket] - (DENSE_BOUNDS[bucket - 1] if bucket else 0.0)
     assert abs(estimate - exact) <= width
+
+
+def test_a_p99_in_the_inf_bucket_is_flagged_saturated():
+    before = exposition({("GET", "/", "200"): 0}, {("GET", "/"): [0, 0, 0, 0]})
+    slow = exposition({("GET", "/", "200"): 100}, {("GET", "/"): [0, 0, 90, 100]})  # 10 % above 1 s
+    fast = exposition({("GET", "/", "200"): 100}, {("GET", "/"): [50, 99, 100, 100]})
+    saturated = window(parse(before, at=0.0), parse(slow, at=30.0))
+    assert saturated.p99_saturated and saturated.p99_seconds == 1.0  # PromQL answers the top finite bound
+    assert not window(parse(before, at=0.0), parse(fast, at=30.0)).p99_saturated
+    assert not window(parse(before, at=0.0), parse(before, at=30.0)).p99_saturated  # no traffic: nothing to flag
