@@ -7,10 +7,11 @@ from .observe import task_chaos, task_status
 from .plan import task_plan
 from .promote import task_promote, task_rollback
 from .render import task_init
+from .rollout import task_rollout
 from .validate import task_validate
 
 __all__ = [
     "task_audit", "task_build", "task_canary_gate", "task_chaos", "task_compose_up", "task_deploy",
-    "task_infra_gate", "task_init", "task_plan", "task_promote", "task_rollback", "task_status", "task_teardown",
+    "task_infra_gate", "task_init", "task_plan", "task_promote", "task_rollback", "task_rollout", "task_status", "task_teardown",
     "task_validate",
 ]

@@ -23,7 +23,7 @@ from .errors import SwiftDeployError
 NO_FIGURE = "-"
 POLICY_ORDER = ("infra", "canary")
 _TS = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(?:Z|[+]00:00)$")
-_VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", "UNKNOWN": "bold yellow"}
+_VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", "WAIT": "bold yellow", "UNKNOWN": "bold yellow"}
 
 
 class MalformedStatus(SwiftDeployError):
@@ -40,13 +40,16 @@ class TrackFigures:
     errors: float | None = None
     window_seconds: float | None = None
     down: str | None = None  # why the track's metrics could not be read (it is down, or has no container)
+    p99_exact_ms: float | None = None  # from nginx's request log; p99_ms is the histogram's estimate
+    p99_saturated: bool = False  # the estimate sits in the top bucket: the true P99 is above it
 
     @classmethod
-    def from_window(cls, window) -> "TrackFigures":
-        """From a swiftdeploy.metrics.Window."""
+    def from_window(cls, window, p99_exact_ms: float | None = None) -> "TrackFigures":
+        """From a swiftdeploy.metrics.Window (and nginx's exact P99 over the same window)."""
         return cls(req_per_s=_round(window.req_per_s, 3), error_rate=_round(window.error_rate, 6),
                    p99_ms=_round(window.p99_ms, 3), requests=_round(window.requests, 0),
-                   errors=_round(window.errors, 0), window_seconds=_round(window.seconds, 3))
+                   errors=_round(window.errors, 0), window_seconds=_round(window.seconds, 3),
+                   p99_exact_ms=_round(p99_exact_ms, 3), p99_saturated=window.p99_saturated)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,12 @@ class PolicyResult:
     allow: bool | None
     reasons: tuple[str, ...] = ()
     error: str | None = None
+    outcome: str | None = None  # the canary policy's verdict: pass | fail | insufficient
 
     @property
     def verdict(self) -> str:
+        if self.allow is False and self.outcome == "insufficient":
+            return "WAIT"
         return {True: "PASS", False: "FAIL"}.get(self.allow, "UNKNOWN")
 
     @property
@@ -66,7 +72,8 @@ class PolicyResult:
         if self.allow is None:
             return f"could not ask OPA: {_one_line(self.error or 'no error given')}"
         if self.allow is False:
-            return "; ".join(_one_line(reason) for reason in self.reasons) or "no reasons given"
+            why = "; ".join(_one_line(reason) for reason in self.reasons) or "no reasons given"
+            return f"insufficient data: {why}" if self.outcome == "insufficient" else why
         return ""
 
 
@@ -188,7 +195,7 @@ def render_rich(snapshot: Snapshot) -> Panel:
     return Panel(Group(*parts), title="SwiftDeploy status", title_align="left", expand=False)
 
 
-_TRACK_HEADERS = ("Track", "Req/s", "Error rate", "P99", "Requests", "Window")
+_TRACK_HEADERS = ("Track", "Req/s", "Error rate", "P99 est.", "P99 exact", "Requests", "Window")
 
 
 def _header(snapshot: Snapshot) -> str:
@@ -200,8 +207,9 @@ def _track_cells(figures: TrackFigures) -> list[str]:
         return ["DOWN"] + [NO_FIGURE] * (len(_TRACK_HEADERS) - 2)
     window = NO_FIGURE if figures.window_seconds is None else f"{figures.window_seconds:.0f} s"
     return [NO_FIGURE if figures.req_per_s is None else f"{figures.req_per_s:.2f}",
-            format_percent(figures.error_rate), format_ms(figures.p99_ms), format_number(figures.requests),
-            window]
+            format_percent(figures.error_rate),
+            format_ms(figures.p99_ms) + ("+" if figures.p99_saturated and figures.p99_ms is not None else ""),
+            format_ms(figures.p99_exact_ms), format_number(figures.requests), window]
 
 
 def _policy_line(domain: str, result: PolicyResult) -> str:
@@ -213,14 +221,18 @@ def _one_line(text: str) -> str:
 
 
 def _track_record(figures: TrackFigures) -> dict:
-    record = {item.name: getattr(figures, item.name) for item in fields(TrackFigures) if item.name != "down"}
+    record = {item.name: getattr(figures, item.name) for item in fields(TrackFigures)
+              if item.name not in ("down", "p99_saturated")}
+    if figures.p99_saturated:
+        record["p99_saturated"] = True
     return {**record, "down": figures.down} if figures.down else record
 
 
 def _policy_record(result: PolicyResult) -> dict:
     if result.allow is None:
         return {"allow": None, "error": result.error or "no error given"}
-    return {"allow": result.allow, "reasons": list(result.reasons)}
+    verdict = {"verdict": result.outcome} if result.outcome else {}
+    return {"allow": result.allow, "reasons": list(result.reasons), **verdict}
 
 
 def _track_from_record(entry) -> TrackFigures:
@@ -229,9 +241,12 @@ def _track_from_record(entry) -> TrackFigures:
     down = entry.get("down")
     if down is not None and not isinstance(down, str):
         raise MalformedStatus(f"status record: down must be a string or absent, got {down!r}")
-    values = {"down": down}
+    saturated = entry.get("p99_saturated", False)
+    if not isinstance(saturated, bool):
+        raise MalformedStatus(f"status record: p99_saturated must be true/false or absent, got {saturated!r}")
+    values = {"down": down, "p99_saturated": saturated}
     for item in fields(TrackFigures):
-        if item.name == "down":
+        if item.name in ("down", "p99_saturated"):
             continue
         value = entry.get(item.name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
@@ -250,5 +265,8 @@ def _policy_from_record(domain, entry) -> PolicyResult:
         raise MalformedStatus(f"status record: policy {domain!r} reasons must be a list of strings")
     if error is not None and not isinstance(error, str):
         raise MalformedStatus(f"status record: policy {domain!r} error must be a string")
-    return PolicyResult(allow=allow, reasons=tuple(reasons), error=error)
+    outcome = entry.get("verdict")
+    if outcome is not None and outcome not in ("pass", "fail", "insufficient"):
+        raise MalformedStatus(f"status record: policy {domain!r} verdict must be pass, fail or insufficient")
+    return PolicyResult(allow=allow, reasons=tuple(reasons), error=error, outcome=outcome)
 

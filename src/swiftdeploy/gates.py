@@ -10,9 +10,11 @@ from .stack import Stack
 
 
 class GateDenied(SwiftDeployError):
-    def __init__(self, domain: str, operation: str, reasons: tuple[str, ...], hint: str = ""):
-        self.domain, self.reasons = domain, reasons
-        lines = [f"{operation} denied by the {domain} policy: {reason}" for reason in reasons]
+    def __init__(self, domain: str, operation: str, reasons: tuple[str, ...], hint: str = "",
+                 verdict: str | None = None):
+        self.domain, self.reasons, self.verdict = domain, reasons, verdict
+        why = " (insufficient data)" if verdict == "insufficient" else ""
+        lines = [f"{operation} denied by the {domain} policy{why}: {reason}" for reason in reasons]
         super().__init__("\n".join(lines + ([hint] if hint else [])))
 
 
@@ -27,11 +29,16 @@ def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") 
     except PolicyUnavailable as err:
         stack.history.append("gate_unavailable", domain=domain, operation=operation, error=str(err))
         raise GateUnavailable(f"{domain} gate failed closed: {err}") from None
-    stack.history.append("gate", domain=domain, operation=operation, input=facts, allow=decision.allow,
-                         reasons=list(decision.reasons))
+    record_gate(stack, domain, operation, facts, decision)
     if not decision.allow:
-        raise GateDenied(domain, operation, decision.reasons, hint)
+        raise GateDenied(domain, operation, decision.reasons, hint, decision.verdict)
     return decision
+
+
+def record_gate(stack: Stack, domain: str, operation: str, facts: dict, decision: Decision) -> None:
+    extra = {"verdict": decision.verdict, "notes": list(decision.notes)} if decision.verdict else {}
+    stack.history.append("gate", domain=domain, operation=operation, input=facts, allow=decision.allow,
+                         reasons=list(decision.reasons), **extra)
 
 
 def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
@@ -64,12 +71,14 @@ def scrape(stack: Stack, track: str, container: str | None = None) -> str:
 
 
 def canary_facts(stack: Stack, seconds: float | None = None) -> dict:
-    """The canary's figures over a window: two scrapes `window_seconds` apart."""
-    seconds = seconds or stack.manifest.services.canary.window_seconds
-    before = parse(scrape(stack, "canary"))
-    time.sleep(seconds)
-    after = parse(scrape(stack, "canary"))
-    return window_facts(window(before, after))
+    """Both tracks' figures over one window: two rounds of scrapes (and nginx's requests) `seconds` apart."""
+    from .analysis import Sampler
+
+    sampler = Sampler(stack, seconds or stack.manifest.services.canary.window_seconds)
+    sampler.sample()
+    time.sleep(sampler.window_seconds)
+    sampler.sample()
+    return sampler.gate_input()
 
 
 def window_facts(w) -> dict:
@@ -97,12 +106,19 @@ def run_gate(stack: Stack, domain: str, operation: str, say=print) -> Decision:
         seconds = stack.manifest.services.canary.window_seconds
         say(f"canary gate: reading the canary's metrics over {seconds} s ...")
         facts = canary_facts(stack)
-        say(f"canary gate: {facts['requests']:g} requests, {facts['errors']:g} errors, "
-            f"error rate {_percent(facts['error_rate'])}, p99 {_ms(facts['p99_ms'])}")
+        say(f"canary gate: {facts_summary(facts)}")
         decision = ask(stack, "canary", operation, facts, hint=ROLLBACK_HINT)
-        say("canary gate: allowed")
+        say("canary gate: allowed" + "".join(f"\n  note: {note}" for note in decision.notes))
         return decision
     raise SwiftDeployError(f"unknown gate {domain!r}; gates: canary, infra")
+
+
+def facts_summary(facts: dict) -> str:
+    """One line of canary figures: "240 requests, 0 errors, error rate 0.00%, p99 812 ms (exact 1004 ms)"."""
+    estimate = _ms(facts.get("p99_ms")) + ("+ (saturated)" if facts.get("p99_saturated") else "")
+    exact = f" (exact {_ms(facts['p99_exact_ms'])})" if facts.get("p99_exact_ms") is not None else ""
+    return (f"{facts['requests']:g} requests, {facts['errors']:g} errors, error rate {_percent(facts['error_rate'])}, "
+            f"p99 {estimate}{exact}")
 
 
 def facts_line(facts: dict) -> str:

@@ -7,16 +7,16 @@ operation that was interrupted.
 """
 
 import time
-from collections import deque
-
 from .dashboard import PolicyResult, Snapshot, TrackFigures, snapshot_record
 from .errors import SwiftDeployError
-from .gates import infra_facts, scrape, window_facts
+from .analysis import Sampler
+from .gates import infra_facts
 from .history import utc_timestamp
-from .metrics import gauge, parse, window
+from .metrics import gauge
 from .plan import drift
 from .policy import PolicyUnavailable
 from .stack import Stack
+from .rollout_state import rollout_progress
 from .state import APP_TRACKS
 
 CHAOS_NAMES = {0: "none", 1: "slow", 2: "error"}
@@ -26,39 +26,25 @@ class Observer:
     def __init__(self, stack: Stack):
         self.stack = stack
         self.window_seconds = stack.manifest.services.canary.window_seconds
-        self.samples: dict[str, deque] = {track: deque() for track in stack.tracks()}
-        self.down: dict[str, str] = {}
+        self.sampler = Sampler(stack, self.window_seconds)
+        self.shown: set[str] = set(stack.tracks())  # tracks that run or should: each gets a row
         self.notes: tuple[str, ...] = ()
         self.opa = stack.opa()
 
     def sample(self) -> None:
-        """One scrape of every track that runs or should; samples older than the window (but the base) go."""
+        """One scrape of every track that runs or should, and nginx's new requests."""
         target = self.stack.desired()
         observed = self.stack.observe([target.services[t].image for t in target.tracks])
         containers = {c.role: c for c in observed.containers if c.role in APP_TRACKS and c.ready}
-        for track in APP_TRACKS:
-            if track not in self.samples and track not in containers:
-                continue
-            samples = self.samples.setdefault(track, deque())
-            container = containers.get(track)
-            try:
-                if container is None:
-                    raise SwiftDeployError(f"no ready {track} container")
-                samples.append(parse(scrape(self.stack, track, container.id)))
-            except SwiftDeployError as err:
-                self.down[track] = str(err).splitlines()[0]
-                samples.clear()
-                continue
-            self.down.pop(track, None)
-            while len(samples) > 2 and samples[-1].at - samples[1].at >= self.window_seconds:
-                samples.popleft()
+        self.shown |= set(containers)
+        self.sampler.sample(containers)
         self.notes = self._notes(target, observed)
 
     def frame(self) -> Snapshot:
-        figures = {track: self._figures(track) for track in self.samples}
+        figures = {track: self._figures(track) for track in APP_TRACKS if track in self.shown}
         policies = {"infra": self._ask("infra", lambda: infra_facts(self.stack))}
         if "canary" in figures:
-            policies["canary"] = self._ask("canary", lambda: self._canary_input())
+            policies["canary"] = self._ask("canary", self.sampler.gate_input)
         return Snapshot(ts=utc_timestamp(), mode=self.stack.manifest.services.mode, chaos=self._chaos(),
                         stable=figures.get("stable", TrackFigures(down="no stable track")),
                         canary=figures.get("canary"), policies=policies, notes=self.notes)
@@ -71,6 +57,9 @@ class Observer:
         pending = self.stack.journal.pending()
         if pending is not None:
             notes.append(f"{pending.describe()}; run ./swiftdeploy rollback, or {pending.operation} again")
+        progress = rollout_progress(self.stack)
+        if progress:
+            notes.append(progress)
         differences = drift(target, observed, self.stack.desired)
         notes += [f"drift: {line}" for line in differences]
         if differences:
@@ -78,22 +67,16 @@ class Observer:
         return tuple(notes)
 
     def _figures(self, track: str) -> TrackFigures:
-        if track in self.down:
-            return TrackFigures(down=self.down[track])
-        samples = self.samples[track]
-        if len(samples) < 2:
+        if track in self.sampler.down:
+            return TrackFigures(down=self.sampler.down[track])
+        found = self.sampler.window(track)
+        if found is None:
             return TrackFigures()
-        return TrackFigures.from_window(window(samples[0], samples[-1]))
-
-    def _canary_input(self) -> dict:
-        samples = self.samples.get("canary") or ()
-        if len(samples) < 2:
-            raise SwiftDeployError(self.down.get("canary", "no canary window yet"))
-        return window_facts(window(samples[0], samples[-1]))
+        return TrackFigures.from_window(found[0], p99_exact_ms=self.sampler.figures(track)["p99_exact_ms"])
 
     def _chaos(self) -> str:
-        track = "canary" if self.samples.get("canary") else "stable"
-        latest = self.samples[track][-1] if self.samples.get(track) else None
+        scrapes = self.sampler.scrapes
+        latest = (scrapes["canary"] or scrapes["stable"] or [None])[-1]
         value = gauge(latest, "chaos_active") if latest else None
         return CHAOS_NAMES.get(int(value), "unknown") if value is not None else "unknown"
 
@@ -104,7 +87,7 @@ class Observer:
             return PolicyResult(allow=None, error=str(err))
         except SwiftDeployError as err:
             return PolicyResult(allow=None, error=f"no input: {err}")
-        return PolicyResult(allow=decision.allow, reasons=tuple(decision.reasons))
+        return PolicyResult(allow=decision.allow, reasons=tuple(decision.reasons), outcome=decision.verdict)
 
 
 def once(stack: Stack) -> Snapshot:

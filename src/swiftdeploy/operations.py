@@ -224,6 +224,14 @@ def promote_canary(stack: Stack, **options) -> Outcome:
     return operation.run(changes, undo, gates=("infra",))
 
 
+def set_canary_weight(stack: Stack, weight: int, **options) -> Outcome:
+    """A rollout's step: the canary at `weight` (started beside stable first, behind the infra gate)."""
+    operation = Operation(stack, "rollout", **options)
+    changes, undo = edits(stack.manifest, {"services.mode": "canary", "services.canary.weight": weight})
+    gates = ("infra",) if changes.get("services.mode") == "canary" else ()
+    return operation.run(changes, undo, gates=gates, nothing=f"the canary already serves {weight}%")
+
+
 def promote_stable(stack: Stack, **options) -> Outcome:
     operation = Operation(stack, "promote:stable", **options)
     if done := operation.already_done():

@@ -1,0 +1,147 @@
+"""The rollout on the real engine: a healthy canary walks its steps and is promoted; a failing or slow one is
+rolled back by the rollout itself; with no traffic it holds and never promotes; the split is sticky."""
+
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+import requests
+
+from stackkit import SteadyLoad, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from swiftdeploy.manifest_edit import set_fields
+
+pytestmark = pytest.mark.e2e
+
+
+def project_with(tmp_path, **canary):
+    require_engine()
+    project = make_project(tmp_path / "project", canary={"version": "1.1.0", "interval_seconds": 2, **canary})
+    ok(swiftdeploy(project, "deploy"))
+    return project
+
+
+@pytest.fixture
+def cleanup():
+    made = []
+    yield made.append
+    for project in made:
+        remove_everything(project)
+
+
+def events(project, kind):
+    return [record for record in history(project) if record["event"] == kind]
+
+
+def wait_for(predicate, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def ts(record) -> float:
+    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
+
+
+def test_a_healthy_canary_walks_every_step_and_is_promoted_without_a_failed_request(tmp_path, cleanup):
+    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=6)
+    cleanup(project)
+    with SteadyLoad(public_url(project)) as load:
+        result = swiftdeploy(project, "rollout", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "promoted: stable is now 1.1.0" in result.stdout
+    assert load.failures() == {} and load.total > 300, load.outcomes
+    services = manifest_of(project).services
+    assert (services.mode, services.version) == ("stable", "1.1.0")
+    assert [step["weight"] for step in events(project, "rollout_step")] == [20, 50, 100]
+    verdicts = events(project, "rollout_verdict")
+    assert verdicts[-1]["verdict"] == "pass" and "fail" not in {v["verdict"] for v in verdicts}
+    assert verdicts[-1]["input"]["stable"] is not None or verdicts[-1]["weight"] == 100
+    served = [v["split"] for v in verdicts if v["weight"] == 20 and v["split"]["new_client_requests"] >= 100]
+    assert served and all(abs(split["new_client_canary_share"] - 0.20) <= 0.05 for split in served), served
+    assert events(project, "rollout")[-1]["outcome"] == "promoted"
+    gate = [g for g in events(project, "gate") if g["domain"] == "canary"][-1]
+    assert gate["allow"] is True and gate["verdict"] == "pass" and gate["operation"] == "rollout"
+
+
+def run_rollout_with_chaos(project, *chaos_words, threads=3):
+    """Start the rollout, inject chaos once its first step serves, wait for it to end; (result, injected at)."""
+    with SteadyLoad(public_url(project), threads=threads):
+        process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: events(project, "rollout_step"))
+        ok(swiftdeploy(project, "chaos", *chaos_words))
+        injected = time.time()
+        out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err), injected
+
+
+def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cleanup):
+    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=30)
+    cleanup(project)
+    result, injected = run_rollout_with_chaos(project, "error", "--rate", "0.2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "rolled back by itself" in result.stderr and "error rate" in result.stderr
+    services = manifest_of(project).services
+    assert (services.mode, services.version) == ("stable", "1.0.0")
+    rollback = events(project, "rollback")[-1]
+    assert rollback["by"] == "rollout" and any("error rate" in reason for reason in rollback["reasons"])
+    seconds = ts(rollback) - injected
+    print(f"injection to all traffic on stable: {seconds:.1f} s")
+    assert seconds < 45
+    assert {body["version"] for body in (requests.get(public_url(project) + "/", timeout=5).json() for _ in range(20))} == {"1.0.0"}
+    assert events(project, "rollout")[-1]["outcome"] == "rolled_back"
+
+
+def test_a_slow_canary_is_caught_by_the_p99_rule_with_the_exact_and_estimated_figures(tmp_path, cleanup):
+    project = project_with(tmp_path, steps=[20, 100], step_seconds=30)
+    cleanup(project)
+    result, _ = run_rollout_with_chaos(project, "slow", "--duration", "1", threads=10)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [v for v in events(project, "rollout_verdict") if v["verdict"] == "fail"][-1]
+    assert any(reason.startswith("p99 (exact) ") for reason in failed["reasons"]), failed
+    facts = failed["input"]
+    # Caught as soon as the slow requests show: by the limit, or (often first) against stable's P99.
+    assert facts["p99_exact_ms"] > 500 or facts["p99_exact_ms"] > 1.5 * facts["stable"]["p99_exact_ms"], facts
+    assert facts["p99_ms"] is not None
+    assert any(note.startswith("p99 judged on nginx's exact figure") for note in failed["notes"])
+    assert "exact" in result.stdout
+
+
+def test_with_no_traffic_the_rollout_holds_on_insufficient_data_and_never_promotes(tmp_path, cleanup):
+    project = project_with(tmp_path, steps=[50, 100], step_seconds=3, step_deadline_seconds=12)
+    cleanup(project)
+    result = swiftdeploy(project, "rollout", timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdicts = {v["verdict"] for v in events(project, "rollout_verdict")}
+    assert verdicts == {"insufficient"}, verdicts
+    assert "no passing analysis at step 1 (50%) within 12 s" in result.stderr
+    assert not [p for p in events(project, "promote") if p.get("to") == "stable"]
+    services = manifest_of(project).services
+    assert (services.mode, services.version) == ("stable", "1.0.0")
+
+
+def test_the_split_is_exact_for_new_clients_and_sticky_as_the_weight_rises(tmp_path, cleanup):
+    project = project_with(tmp_path, weight=20)
+    cleanup(project)
+    ok(swiftdeploy(project, "promote", "canary"))
+    url = public_url(project) + "/"
+    modes = [requests.get(url, headers={"Connection": "close"}, timeout=5).json()["mode"] for _ in range(2000)]
+    share = modes.count("canary") / len(modes)
+    assert abs(share - 0.20) <= 0.02, share
+
+    clients = [requests.Session() for _ in range(40)]
+    first = [client.get(url, timeout=5).json()["mode"] for client in clients]
+    assert "canary" in first and "stable" in first
+    previous = first
+    for weight in (50, 100):
+        path = project / "manifest.yaml"
+        path.write_text(set_fields(path.read_text(), {"services.canary.weight": weight}))
+        ok(swiftdeploy(project, "deploy"))
+        now = [client.get(url, timeout=5).json()["mode"] for client in clients]
+        assert all(before == "stable" or after == "canary" for before, after in zip(previous, now)), (previous, now)
+        assert [client.get(url, timeout=5).json()["mode"] for client in clients] == now  # sticky at this weight
+        previous = now
+    assert set(previous) == {"canary"}
