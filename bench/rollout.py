@@ -111,10 +111,10 @@ def main():
                   f"rollback recorded {figures[-1][1]:.1f} s after", flush=True)
     flagger = FLAGGER_INTERVAL * FLAGGER_THRESHOLD
     print()
-    print(f"{"fault (chaos error 0.2) -> all traffic on stable":58} {'median':>8} {'max':>8}")
-    print(f"{"SwiftDeploy rollout (window 30 s, interval 10 s, limit 1)":58}"
+    print(f"{'fault (chaos error 0.2) -> all traffic on stable':58} {'median':>8} {'max':>8}")
+    print(f"{'SwiftDeploy rollout (window 30 s, interval 10 s, limit 1)':58}"
           f"{statistics.median(f[0] for f in figures):7.1f}s {max(f[0] for f in figures):7.1f}s")
-    print(f"{"Flagger defaults on paper (interval 60 s x threshold 5)":58} {flagger:7.0f}s "
+    print(f"{'Flagger defaults on paper (interval 60 s x threshold 5)':58} {flagger:7.0f}s "
           f"{flagger + FLAGGER_INTERVAL:7.0f}s")
     print(f"  (Flagger: {FLAGGER_THRESHOLD} failed checks, one per {FLAGGER_INTERVAL} s analysis interval, over a "
           f"{FLAGGER_METRIC_WINDOW} s PromQL window; the max adds one interval for the first check's wait)")
