@@ -99,7 +99,7 @@ def test_snapshot_record_has_the_contract_fields_and_round_trips_through_the_his
     assert set(record) == {"mode", "chaos", "tracks", "policies"}
     assert set(record["tracks"]) == {"stable", "canary"}
     assert set(record["tracks"]["canary"]) == {"requests", "errors", "error_rate", "req_per_s", "p99_ms",
-                                               "window_seconds"}
+                                               "p99_exact_ms", "window_seconds"}
     assert record["policies"] == {"infra": {"allow": True, "reasons": []},
                                   "canary": {"allow": False, "reasons": list(CANARY_REASONS)}}
     history = History(tmp_path / "history.jsonl")
