@@ -10,14 +10,17 @@ from .stack import Stack
 
 
 class GateDenied(SwiftDeployError):
-    def __init__(self, domain: str, operation: str, reasons: tuple[str, ...], hint: str = ""):
-        self.domain, self.reasons = domain, reasons
+    def __init__(self, domain: str, operation: str, reasons: tuple[str, ...], hint: str = "",
+                 decision: Decision | None = None):
+        self.domain, self.reasons, self.decision = domain, reasons, decision
         lines = [f"{operation} denied by the {domain} policy: {reason}" for reason in reasons]
         super().__init__("\n".join(lines + ([hint] if hint else [])))
 
 
 class GateUnavailable(SwiftDeployError):
-    pass
+    def __init__(self, message: str, facts: dict | None = None):
+        super().__init__(message)
+        self.facts = facts  # what was asked, when OPA was reached for the question (--format json shows it)
 
 
 def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") -> Decision:
@@ -26,11 +29,11 @@ def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") 
         decision = stack.opa().decide(domain, facts)
     except PolicyUnavailable as err:
         stack.history.append("gate_unavailable", domain=domain, operation=operation, error=str(err))
-        raise GateUnavailable(f"{domain} gate failed closed: {err}") from None
+        raise GateUnavailable(f"{domain} gate failed closed: {err}", facts) from None
     stack.history.append("gate", domain=domain, operation=operation, input=facts, allow=decision.allow,
                          reasons=list(decision.reasons))
     if not decision.allow:
-        raise GateDenied(domain, operation, decision.reasons, hint)
+        raise GateDenied(domain, operation, decision.reasons, hint, decision)
     return decision
 
 

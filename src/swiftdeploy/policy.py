@@ -59,6 +59,7 @@ class Decision:
     allow: bool
     reasons: tuple[str, ...]
     raw: dict = field(repr=False, compare=False)  # OPA's whole answer (result; decision_id if logging is on)
+    input: dict | None = field(default=None, repr=False, compare=False)  # the question it answers
 
 
 class OpaClient:
@@ -109,7 +110,7 @@ class OpaClient:
             shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise OpaMalformedDecision(_line(f"OPA's {where} at {url} is not {{\"allow\": bool, \"reasons\": "
                                              f"[str], empty when allowed}}: {shown}"))
-        return Decision(allow=allow, reasons=tuple(reasons), raw=body)
+        return Decision(allow=allow, reasons=tuple(reasons), raw=body, input=input)
 
     def healthy(self) -> bool:
         """True when GET /health answers 200 within about a second; never raises."""
