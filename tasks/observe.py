@@ -1,6 +1,7 @@
 """status (the live dashboard) and chaos (fault injection into the canary)."""
 
 from .actions import load_stack, operator_action
+from .gates import FORMAT
 
 CHAOS_MODES = [("slow", "sleep --duration seconds before answering"),
                ("error", "answer 500 to a --rate fraction of requests"),
@@ -12,7 +13,8 @@ def task_status():
     return {
         "actions": [status],
         "params": [{"name": "once", "long": "once", "type": bool, "default": False,
-                    "help": "print one frame over the metrics window and exit"}],
+                    "help": "print one frame over the metrics window and exit"},
+                   {**FORMAT, "help": "text | json (one frame as one JSON document on stdout; implies --once)"}],
         "uptodate": [False],
         "verbosity": 2,
     }
@@ -42,8 +44,27 @@ def chaos(mode, rate, duration):
     print(f"chaos {mode}: {answer}")
 
 
+def status(once, format):  # noqa: A002 - doit passes the option by its name
+    return status_json() if format == "json" else status_text(once)
+
+
+def status_json():
+    from doit.exceptions import TaskFailed
+
+    from swiftdeploy import observe
+    from swiftdeploy.errors import SwiftDeployError
+    from swiftdeploy.json_output import emit, status_document
+
+    try:
+        emit(status_document(observe.once(load_stack())))
+    except SwiftDeployError as err:
+        emit(status_document(error=str(err).splitlines()[0]))
+        return TaskFailed(str(err))
+    return None
+
+
 @operator_action
-def status(once):
+def status_text(once):
     import sys
 
     from swiftdeploy import observe

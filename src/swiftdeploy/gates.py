@@ -11,15 +11,17 @@ from .stack import Stack
 
 class GateDenied(SwiftDeployError):
     def __init__(self, domain: str, operation: str, reasons: tuple[str, ...], hint: str = "",
-                 verdict: str | None = None):
-        self.domain, self.reasons, self.verdict = domain, reasons, verdict
+                 verdict: str | None = None, decision: Decision | None = None):
+        self.domain, self.reasons, self.verdict, self.decision = domain, reasons, verdict, decision
         why = " (insufficient data)" if verdict == "insufficient" else ""
         lines = [f"{operation} denied by the {domain} policy{why}: {reason}" for reason in reasons]
         super().__init__("\n".join(lines + ([hint] if hint else [])))
 
 
 class GateUnavailable(SwiftDeployError):
-    pass
+    def __init__(self, message: str, facts: dict | None = None):
+        super().__init__(message)
+        self.facts = facts  # what was asked, when OPA was reached for the question (--format json shows it)
 
 
 def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") -> Decision:
@@ -28,10 +30,10 @@ def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") 
         decision = stack.opa().decide(domain, facts)
     except PolicyUnavailable as err:
         stack.history.append("gate_unavailable", domain=domain, operation=operation, error=str(err))
-        raise GateUnavailable(f"{domain} gate failed closed: {err}") from None
+        raise GateUnavailable(f"{domain} gate failed closed: {err}", facts) from None
     record_gate(stack, domain, operation, facts, decision)
     if not decision.allow:
-        raise GateDenied(domain, operation, decision.reasons, hint, decision.verdict)
+        raise GateDenied(domain, operation, decision.reasons, hint, decision.verdict, decision)
     return decision
 
 

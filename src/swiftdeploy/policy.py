@@ -64,6 +64,7 @@ class Decision:
     raw: dict = field(repr=False, compare=False)  # OPA's whole answer (result; decision_id if logging is on)
     verdict: str | None = None  # the canary policy's pass | fail | insufficient; None for a domain without one
     notes: tuple[str, ...] = ()  # what the answer rests on (e.g. "stable has too few requests to compare")
+    input: dict | None = field(default=None, repr=False, compare=False)  # the question it answers
 
 
 class OpaClient:
@@ -121,7 +122,8 @@ class OpaClient:
             shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise OpaMalformedDecision(_line(f"OPA's {where} at {url} has a verdict that is not pass|fail|insufficient "
                                              f"agreeing with allow, or notes that are not strings: {shown}"))
-        return Decision(allow=allow, reasons=tuple(reasons), raw=body, verdict=verdict, notes=tuple(notes))
+        return Decision(allow=allow, reasons=tuple(reasons), raw=body, verdict=verdict, notes=tuple(notes),
+                        input=input)
 
     def healthy(self) -> bool:
         """True when GET /health answers 200 within about a second; never raises."""

@@ -1,7 +1,7 @@
 """`plan`: what deploy would do now, as text. Read-only: renders in memory, asks the engine and nginx."""
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .build import app_hash
 from .plan import drift, plan
@@ -12,6 +12,10 @@ from .stack import Stack
 class PlanReport:
     text: str
     changes: bool  # anything to do: a file to render, a step to run
+    files: dict[str, str] = field(default_factory=dict)  # generated/<name> -> "create" | "update"
+    drift: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()  # what each step deploy would run does, in order
+    interrupted: str | None = None  # the unfinished operation the journal holds
 
 
 def plan_report(stack: Stack) -> PlanReport:
@@ -46,7 +50,20 @@ def plan_report(stack: Stack) -> PlanReport:
         services = stack.manifest.services
         lines.append(f"No changes: {services.name} {services.version} ({services.mode} mode) runs as "
                      "manifest.yaml says.")
-    return PlanReport("\n".join(lines) + "\n", changes)
+    return PlanReport("\n".join(lines) + "\n", changes, files=file_changes(stack, target.outputs),
+                      drift=tuple(differences), steps=tuple(step.describe() for step in steps),
+                      interrupted=pending.describe() if pending is not None else None)
+
+
+def file_changes(stack: Stack, outputs: dict[str, str]) -> dict[str, str]:
+    changes = {}
+    for name, text in outputs.items():
+        path = stack.generated / name
+        if not path.exists():
+            changes[f"generated/{name}"] = "create"
+        elif path.read_text() != text:
+            changes[f"generated/{name}"] = "update"
+    return changes
 
 
 def file_diffs(stack: Stack, outputs: dict[str, str]) -> list[str]:

@@ -1,5 +1,6 @@
 """The article's flow against the real engine, nginx and OPA, start to teardown."""
 
+import json
 import time
 
 import pytest
@@ -36,6 +37,11 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         gate = doit(project, "canary-gate")
         assert gate.returncode == 1
         assert "denied by the canary policy: error rate" in gate.stderr
+        as_json = doit(project, "canary-gate", "--format", "json")
+        answer = json.loads(as_json.stdout)  # stdout is the one document; progress and reasons are on stderr
+        assert as_json.returncode == 1 and (answer["decision"], answer["exit_code"]) == ("deny", 1), as_json.stderr
+        assert any(reason.startswith("error rate") for reason in answer["reasons"]), answer
+        assert answer["input"]["requests"] > 0 and answer["input"]["errors"] > 0, answer
         refused = swiftdeploy(project, "promote", "stable")
         assert refused.returncode != 0
         assert "promote:stable denied by the canary policy: error rate" in refused.stderr
@@ -51,7 +57,10 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         assert "X-Mode" not in requests.get(url + "/", timeout=5).headers
 
         status = ok(swiftdeploy(project, "status", "--once"))
+        frame = json.loads(ok(swiftdeploy(project, "status", "--once", "--format", "json")).stdout)
     assert "PASS infra" in status.stdout and "mode: stable" in status.stdout
+    assert (frame["mode"], frame["policies"]["infra"]["decision"], frame["exit_code"]) == ("stable", "allow", 0)
+    assert frame["tracks"]["stable"]["requests"] > 0 and frame["tracks"]["stable"]["down"] is None, frame
     assert load.total > 200
 
     ok(swiftdeploy(project, "audit"))
@@ -68,10 +77,11 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         ("gate", "infra", True), ("deploy", "stable", "ok"),
         ("gate", "infra", True), ("promote", "canary", "ok"),
         ("chaos", "error", "ok"),
-        ("gate", "canary", False), ("gate", "canary", False), ("promote", "stable", "failed"),
+        ("gate", "canary", False), ("gate", "canary", False), ("gate", "canary", False),
+        ("promote", "stable", "failed"),
         ("chaos", "recover", "ok"),
         ("gate", "canary", True), ("promote", "stable", "ok"),
-        ("status", "stable", None),
+        ("status", "stable", None), ("status", "stable", None),
         ("teardown", "", "ok"),
     ]
     assert kinds == expected, kinds

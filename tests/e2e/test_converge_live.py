@@ -164,6 +164,11 @@ def test_plan_exit_codes_a_canary_at_weight_1_and_an_orphan_removed_by_deploy(pr
     try:
         plan = swiftdeploy(project, "plan")
         assert plan.returncode == 2 and f"{name}-hand-made-canary 9.9.9" in plan.stdout, plan.stdout
+        plan = swiftdeploy(project, "plan", "--format", "json")
+        answer = json.loads(plan.stdout)
+        assert plan.returncode == 2 and (answer["changes"], answer["exit_code"]) == (True, 2), plan.stderr
+        assert any(f"{name}-hand-made-canary 9.9.9" in line for line in answer["drift"]), answer
+        assert any(step.startswith("remove") for step in answer["steps"]) and answer["files"] == [], answer
         status = ok(swiftdeploy(project, "status", "--once"))
         assert f"{name}-hand-made-canary 9.9.9" in status.stdout, status.stdout
         deployed = ok(swiftdeploy(project, "deploy"))

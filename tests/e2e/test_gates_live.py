@@ -1,5 +1,6 @@
 """Gates against the real OPA: a small disk stops a deploy before anything starts; OPA down fails closed."""
 
+import json
 import subprocess
 
 import pytest
@@ -61,6 +62,11 @@ def test_opa_down_during_promote_stable_fails_closed_and_changes_nothing(tmp_pat
         unavailable, failed = history(project)[-2:]
         assert unavailable["event"] == "gate_unavailable"
         assert (failed["event"], failed["to"], failed["outcome"]) == ("promote", "stable", "failed")
+
+        gate = doit(project, "canary-gate", "--format", "json")
+        answer = json.loads(gate.stdout)
+        assert gate.returncode == 2 and (answer["decision"], answer["exit_code"]) == ("unknown", 2), gate.stderr
+        assert "could not ask OPA" in answer["error"] and "requests" in answer["input"], answer
 
         rolled_back = ok(swiftdeploy(project, "rollback"))  # never blocked by the canary policy (or by OPA)
         assert "rolled back" in rolled_back.stdout

@@ -8,7 +8,7 @@ import pytest
 from projectkit import ROOT, load_wrapper, run_doit
 
 SPEC_TASKS = ["init", "validate", "build", "infra-gate", "compose-up", "deploy", "canary-gate", "promote",
-              "rollback", "chaos", "status", "audit", "teardown"]
+              "rollback", "rollout", "chaos", "status", "audit", "teardown"]
 
 
 def test_doit_list_shows_every_task_with_a_one_line_doc():
@@ -29,7 +29,9 @@ def test_subtasks_have_docs_too():
 
 
 @pytest.mark.parametrize("task, option", [("chaos", "--mode"), ("chaos", "--rate"), ("chaos", "--duration"),
-                                          ("status", "--once"), ("teardown", "--clean")])
+                                          ("status", "--once"), ("status", "--format"), ("teardown", "--clean"),
+                                          ("plan", "--format"), ("infra-gate", "--format"),
+                                          ("canary-gate", "--format")])
 def test_doit_help_shows_each_tasks_options(task, option):
     assert option in run_doit(ROOT, "help", task, check=True).stdout
 
@@ -43,6 +45,9 @@ def test_doit_help_shows_each_tasks_options(task, option):
     ("rollback", ["rollback"]),
     ("status", ["status"]),
     ("status --once", ["status", "--once"]),
+    ("status --once --format json", ["status", "--once", "--format", "json"]),
+    ("plan --format json", ["plan", "--format", "json"]),
+    ("plan --format=text", ["plan", "--format", "text"]),
     ("teardown --clean", ["teardown", "--clean"]),
     ("chaos error --rate 0.5", ["chaos", "--mode", "error", "--rate", "0.5"]),
     ("chaos slow --duration 3", ["chaos", "--mode", "slow", "--duration", "3"]),
@@ -66,7 +71,7 @@ def run_wrapper(*words):
     ("chaos meltdown", "chaos needs one of: error, recover, slow (got 'meltdown'); see ./swiftdeploy chaos --help"),
     ("deplyo", "unknown command 'deplyo' (did you mean 'deploy'?); see ./swiftdeploy --help"),
     ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, chaos, deploy, init, plan, promote, "
-                   "rollback, status, teardown, validate; see ./swiftdeploy --help"),
+                   "rollback, rollout, status, teardown, validate; see ./swiftdeploy --help"),
     ("chaos error --rate abc", "chaos error: --rate needs a number, got 'abc'; see ./swiftdeploy chaos error --help"),
     ("chaos error --rate", "chaos error: --rate needs a number; see ./swiftdeploy chaos error --help"),
     ("chaos error --rate nan", "chaos error: --rate needs a finite number, got 'nan'; "
@@ -75,14 +80,17 @@ def run_wrapper(*words):
                                    "see ./swiftdeploy chaos slow --help"),
     ("chaos slow --rate 0.5", "chaos slow: unknown option '--rate' (chaos slow takes --duration); "
                               "see ./swiftdeploy chaos slow --help"),
-    ("status --bogus", "status: unknown option '--bogus' (status takes --once); see ./swiftdeploy status --help"),
+    ("status --bogus", "status: unknown option '--bogus' (status takes --once, --format); "
+                       "see ./swiftdeploy status --help"),
+    ("status --format yaml", "status: --format needs one of: text, json (got 'yaml'); see ./swiftdeploy status --help"),
+    ("plan --format", "plan: --format needs one of: text, json; see ./swiftdeploy plan --help"),
     ("status --onc", "status: unknown option '--onc' (did you mean '--once'?); see ./swiftdeploy status --help"),
     ("teardown --clean=yes", "teardown: --clean takes no value; see ./swiftdeploy teardown --help"),
     ("deploy --force", "deploy: unknown option '--force' (deploy takes no options); see ./swiftdeploy deploy --help"),
     ("deploy now", "deploy: unexpected word 'now' (deploy takes no options); see ./swiftdeploy deploy --help"),
     ("promote canary --now", "promote canary: unknown option '--now' (promote canary takes no options); "
                              "see ./swiftdeploy promote canary --help"),
-    ("plan --dry", "plan: unknown option '--dry' (plan takes no options); see ./swiftdeploy plan --help"),
+    ("plan --dry", "plan: unknown option '--dry' (plan takes --format); see ./swiftdeploy plan --help"),
     ("--verbose deploy", "unknown option '--verbose' (options go after the command); see ./swiftdeploy --help"),
 ])
 def test_the_wrapper_refuses_bad_words_in_one_line(words, message):

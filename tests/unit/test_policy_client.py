@@ -1,21 +1,15 @@
 """swiftdeploy.policy.OpaClient against a real OPA server, and a loopback fake for faults OPA won't produce.
 
-The real server runs exactly as in production (token authentication, basic authorization through
-policies/system/authz.rego), on a random loopback port. The fake (stdlib http.server) only stands in for
-what a healthy OPA cannot be made to do on demand: 5xx, HTML, non-JSON, malformed decisions, hangs.
+Both come from tests/opakit.py: the real server runs exactly as in production; the fake only stands in
+for what a healthy OPA cannot be made to do on demand: 5xx, HTML, non-JSON, malformed decisions, hangs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 import socket
-import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,9 +27,9 @@ from swiftdeploy.policy import (
     OpaUndefinedDecision,
     PolicyUnavailable,
 )
-from swiftdeploy.tools import PROJECT_ROOT, opa_binary
 
-POLICIES = PROJECT_ROOT / "policies"
+from opakit import FakeOpa, fake_opa, free_port, running_opa
+
 TOKEN = secrets.token_hex(32)
 
 GOOD_INFRA = {
@@ -52,12 +46,6 @@ GOOD_INFRA = {
 GOOD_CANARY = {"window_seconds": 30, "requests": 200, "errors": 1, "error_rate": 0.005, "p99_ms": 120.5}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def assert_clean_message(exc: BaseException, *secrets_: str) -> str:
     """str(exc) is one non-empty line that names no secret; returns it."""
     text = str(exc)
@@ -69,47 +57,6 @@ def assert_clean_message(exc: BaseException, *secrets_: str) -> str:
 
 
 # --- the real OPA ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running_opa(log: Path, opa_token: str | None):
-    """A real `opa run --server` with the production flags, on a random loopback port; yields its URL."""
-    opa = opa_binary()  # raises (the test fails) when OPA is missing: never a skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPA_")}
-    if opa_token is not None:
-        env["OPA_TOKEN"] = opa_token
-    for _attempt in range(3):  # another process may grab the free port before OPA binds it
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [opa, "run", "--server", f"--addr=127.0.0.1:{port}", "--authentication=token",
-                 "--authorization=basic", "--ignore=*_test.rego", "--log-level=error", str(POLICIES)],
-                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 15
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=0.5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        else:
-            proc.kill()
-            proc.wait(5)
-            continue
-        try:
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return
-    pytest.fail(f"OPA did not become healthy; its log:\n{log.read_text(errors='replace')}")
 
 
 @pytest.fixture(scope="module")
@@ -217,65 +164,10 @@ def test_without_opa_token_nobody_gets_in(tmp_path: Path, server_token: str | No
 # --- a fake OPA for the faults --------------------------------------------------------------------
 
 
-class FakeOpa(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), FakeHandler)
-        self.mode = ("json", 200, {"result": {"allow": True, "reasons": []}})
-        self.requests: list[dict] = []
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class FakeHandler(BaseHTTPRequestHandler):
-    server: FakeOpa
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        self.do_POST()
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.requests.append({"method": self.command, "path": self.path, "body": body,
-                                     "authorization": self.headers.get("Authorization")})
-        kind, status, payload = self.server.mode
-        if kind == "hang":  # accept, read the request, never answer
-            self.server.release.wait(20)
-            return
-        if kind == "close":  # hang up without a word
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        data = json.dumps(payload).encode() if kind == "json" else payload
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if kind == "json" else "text/html")
-        if kind == "redirect":
-            self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-        self.send_header("Content-Length", str(len(data) + (100 if kind == "hang-body" else 0)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-        if kind == "hang-body":  # headers and part of the body, then silence
-            self.server.release.wait(20)
-
-
 @pytest.fixture
 def fake():
-    server = FakeOpa()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with fake_opa() as server:
+        yield server
 
 
 def ask(fake: FakeOpa, domain: str = "infra", timeout=(1.0, 3.0)) -> Decision:
