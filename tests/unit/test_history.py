@@ -164,8 +164,10 @@ def test_concurrent_appends_from_8_processes_never_interleave(tmp_path):
 
 WRITER = """
 import random, sys
+from pathlib import Path
 from swiftdeploy.history import History
-history, rng = History(sys.argv[1]), random.Random(int(sys.argv[2]))
+history = History(sys.argv[1], key_dir=Path(sys.argv[1]).parent / ".swiftdeploy")  # not the checkout's key
+rng = random.Random(int(sys.argv[2]))
 history.append("writer_started")
 print("ready", flush=True)
 seq = 0
