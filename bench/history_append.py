@@ -3,8 +3,10 @@
 Part 1: 8 processes append JSON records (200 B .. 300 KB) to one O_APPEND file at once, with one write()
 per record, with two write() calls per record (JSON, then "\\n"), and through History.append. Prints how many
 lines parse and how many are corrupt. Part 2: History.append throughput for 300 B and 30 KB records.
+Part 3 (--big N): append throughput onto a file that already holds N chained records (the previous link
+is read from the tail, so it should not depend on N), and audit:verify's time and peak memory on it.
 
-Run: .venv/bin/python bench/history_append.py [--dir DIR] [--writers 8] [--records 150]
+Run: .venv/bin/python bench/history_append.py [--dir DIR] [--writers 8] [--records 150] [--big 200000]
 """
 
 import argparse
@@ -13,20 +15,23 @@ import multiprocessing
 import os
 import platform
 import random
+import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from swiftdeploy import history_chain
 from swiftdeploy.history import History
+from swiftdeploy.history_chain import verify
 
 SIZES = [200, 6_000, 70_000, 300_000]
 
 
 def _append(path: str, method: str, worker: int, count: int) -> None:
     rng = random.Random(worker)
-    history = History(path)
+    history = History(path, key_dir=Path(path).parent / "keys")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for seq in range(count):
         fields = {"worker": worker, "seq": seq, "pad": "x" * rng.choice(SIZES)}
@@ -66,7 +71,7 @@ def count_lines(path: Path) -> tuple[int, int]:
 
 def throughput(directory: Path, size: int, seconds: float = 1.5) -> float:
     path = directory / f"throughput-{size}.jsonl"
-    history, pad, done = History(path), "y" * size, 0
+    history, pad, done = History(path, key_dir=directory / "keys"), "y" * size, 0
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
@@ -75,7 +80,31 @@ def throughput(directory: Path, size: int, seconds: float = 1.5) -> float:
         done += 50
     elapsed = time.perf_counter() - started
     path.unlink()
+    path.with_suffix(".head").unlink()
     return done / elapsed
+
+
+def big_history(directory: Path, records: int) -> History:
+    """A history of `records` chained 300 B records, sealed in memory and written at once (fast to make)."""
+    history = History(directory / "big.jsonl", key_dir=directory / "keys")
+    history.append("first", pad="z" * 300)
+    key, link = history._key, history_chain.Link(1, json.loads(history.path.read_bytes())["hmac"])
+    with open(history.path, "a", encoding="utf-8") as file:
+        for n in range(records - 1):
+            record = {"ts": "2026-11-28T12:00:00.000Z", "event": "scrape", "n": n, "pad": "z" * 300}
+            link = history_chain.seal(record, link, key)
+            file.write(json.dumps(record, ensure_ascii=False) + "\n")
+    history_chain.write_head(history.head_path, link, key)
+    return history
+
+
+def append_rate(history: History, seconds: float = 1.5) -> float:
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(50):
+            history.append("scrape", pad="y" * 300)
+        done += 50
+    return done / (time.perf_counter() - started)
 
 
 def filesystem_of(directory: Path) -> str:
@@ -93,6 +122,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--records", type=int, default=150, help="records per writer")
+    parser.add_argument("--big", type=int, default=0, help="records in the big history of part 3 (0: skip)")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="history-bench-", dir=args.dir))
     try:
@@ -111,6 +141,18 @@ def main() -> None:
         print("\nHistory.append throughput, one process (flock + tail check + one write per record):")
         for size in (300, 30_000):
             print(f"  {size:>6} B records: {throughput(directory, size):>9,.0f} records/s")
+        if args.big:
+            history = big_history(directory, args.big)
+            megabytes = history.path.stat().st_size / 1e6
+            print(f"\nA history of {args.big:,} chained records ({megabytes:.0f} MB):")
+            print(f"  History.append onto it, 300 B records: {append_rate(history):>9,.0f} records/s")
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            verdict = verify(history.path, history.head_path, history.key_dir)
+            elapsed = time.perf_counter() - started
+            rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            print(f"  verify: {elapsed:.2f} s ({args.big / elapsed:,.0f} records/s), intact={verdict.intact}, "
+                  f"peak RSS {rss_before / 1024:.0f} MB before, {rss_after / 1024:.0f} MB after")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.flush()
