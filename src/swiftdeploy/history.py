@@ -66,7 +66,7 @@ class History:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = self._truncate_torn_tail(fd)
-            previous = chain.link_of(_last_line(fd, size))
+            previous = chain.link_at_end(os.pread(fd, chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
             if previous is chain.START:  # the chain starts here: a head from now on, so a cut is caught
                 chain.write_head(self.head_path, previous, self._key)
             # The timestamp is taken under the lock so the file's line order is also its ts order.
@@ -130,14 +130,6 @@ class History:
         log.warning("%s: removed a torn last line (%d bytes at offset %d) left by an interrupted writer",
                     self.path, size - keep, keep)
         return keep
-
-
-def _last_line(reader: int, size: int) -> bytes:
-    """The last line of a file of `size` bytes that ends with a newline (b"" when empty); reads only it."""
-    if size == 0:
-        return b""
-    start = _end_of_last_line(reader, size - 1)
-    return os.pread(reader, size - start, start)
 
 
 def _end_of_last_line(reader: int, size: int) -> int:

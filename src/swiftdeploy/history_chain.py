@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +53,17 @@ def record_hmac(record: dict, previous_hmac: str, key: bytes) -> str:
     return hmac.new(key, previous_hmac.encode() + canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def link_of(line: bytes) -> Link:
-    """The link a line holds; START when it holds none (a history written before the chain, or empty)."""
-    record = _chained_record(line)
-    return Link(record[CHAIN], record[HMAC]) if record else START
+# seal() adds chain and hmac last, and History writes json.dumps' default spacing, so a chained line ends
+# like this. Inside a JSON string every quote is escaped, so no other line can end this way.
+_TAIL = re.compile(rb', "chain": ([1-9][0-9]{0,18}), "hmac": "([0-9a-f]{64})"\}\n\Z')
+TAIL_BYTES = 128  # enough for the longest such ending
+
+
+def link_at_end(tail: bytes) -> Link:
+    """The link of the line the file's last TAIL_BYTES end; START when that line holds none (a history
+    written before the chain, or an empty one). Reads no more of a record of any size than its ending."""
+    found = _TAIL.search(tail)
+    return Link(int(found[1]), found[2].decode()) if found else START
 
 
 HEAD_SIZE = 256  # bytes: every head is padded to this, so each write covers the one before whole
