@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SwiftDeployError
-from .secrets import read_history_key
+from .secrets import HISTORY_KEY, read_history_key
 
 CHAIN, HMAC = "chain", "hmac"
 
@@ -124,7 +124,7 @@ def verify(history_path: Path, head_path: Path, key_dir: Path) -> Verdict:
         head_text = _read_head(head_path)
         fcntl.flock(file, fcntl.LOCK_UN)
         head = None if head_text is None else _parse_head(head_text)
-        walk = _Walk(history_path, lambda: read_history_key(key_dir), head["count"] if head else None)
+        walk = _Walk(history_path, key_dir, head["count"] if head else None)
         walk.lines(file, size)
     if walk.verdict.problem is None:
         walk.check_head(head_path, head_text, head)
@@ -141,8 +141,8 @@ def _read_head(path: Path) -> str | None:
 
 
 class _Walk:
-    def __init__(self, path: Path, load_key, head_count: int | None):
-        self.path, self._load_key, self._key = path, load_key, None
+    def __init__(self, path: Path, key_dir: Path, head_count: int | None):
+        self.path, self.key_dir, self._key = path, key_dir, None
         self.verdict = Verdict()
         self.last = START  # the last good link
         self.unchained = 0  # lines before the chain's first record
@@ -151,9 +151,13 @@ class _Walk:
 
     @property
     def key(self) -> bytes:
-        if self._key is None:
-            self._key = self._load_key()
+        if self._key is None:  # read only once a chained record or a head needs it
+            self._key = read_history_key(self.key_dir)
         return self._key
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_dir / HISTORY_KEY
 
     def lines(self, file, size: int) -> None:
         offset = 0
@@ -190,6 +194,8 @@ class _Walk:
         if json.dumps(record, ensure_ascii=False).encode() + b"\n" != raw:
             return f"record {count} does not read back as written: edited (spacing, key order or a repeated key)"
         if not hmac.compare_digest(record_hmac(record, self.last.hmac, self.key), record[HMAC]):
+            if count == 1:  # every record after a lost key's replacement fails here first: say so
+                return f"record 1 does not match its hmac: edited, or {self.key_path} is not the key that wrote it"
             return f"record {count} does not match its hmac: edited"
         self.last = Link(count, record[HMAC])
         if count == self.head_count:

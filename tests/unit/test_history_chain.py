@@ -57,8 +57,8 @@ def test_an_edited_field_is_named_at_its_line(history, k):
     content = lines(history)
     content[k - 1] = content[k - 1].replace(f'"n": {k},'.encode(), f'"n": {k + 100},'.encode())
     rewrite(history, content)
-    verdict = check(history)
-    assert verdict.problem == f"{history.path}:{k}: record {k} does not match its hmac: edited"
+    says = f"edited, or {history.key_dir / HISTORY_KEY} is not the key that wrote it" if k == 1 else "edited"
+    assert check(history).problem == f"{history.path}:{k}: record {k} does not match its hmac: {says}"
 
 
 def test_an_edit_that_keeps_the_json_equal_is_still_named(history):
@@ -187,9 +187,13 @@ def test_a_head_from_another_history_with_the_same_key_is_caught(history, tmp_pa
                                       "holds: the history was replaced")
 
 
-def test_a_history_written_with_another_key_fails_at_its_first_line(history):
-    (history.key_dir / HISTORY_KEY).write_text("ab" * 32 + "\n")
-    assert check(history).problem == f"{history.path}:1: record 1 does not match its hmac: edited"
+def test_a_lost_key_replaced_by_a_new_one_fails_at_the_first_record_and_says_why(history):
+    (history.key_dir / HISTORY_KEY).unlink()  # e.g. .swiftdeploy/ deleted: the next append makes a new key
+    history = History(history.path, key_dir=history.key_dir)
+    history.append("deploy")
+    key = history.key_dir / HISTORY_KEY
+    assert check(history).problem == (f"{history.path}:1: record 1 does not match its hmac: edited, or {key} is not "
+                                      "the key that wrote it")
 
 
 LEGACY = [{"ts": f"2026-01-01T00:00:0{n}.000Z", "event": "deploy", "n": n} for n in range(3)]
