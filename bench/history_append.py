@@ -3,8 +3,10 @@
 Part 1: 8 processes append JSON records (200 B .. 300 KB) to one O_APPEND file at once, with one write()
 per record, with two write() calls per record (JSON, then "\\n"), and through History.append. Prints how many
 lines parse and how many are corrupt. Part 2: History.append throughput for 300 B and 30 KB records.
+Part 3 (--big N): append throughput onto a file that already holds N chained records (the previous link
+is read from the tail, so it should not depend on N), and audit:verify's time and peak memory on it.
 
-Run: .venv/bin/python bench/history_append.py [--dir DIR] [--writers 8] [--records 150]
+Run: .venv/bin/python bench/history_append.py [--dir DIR] [--writers 8] [--records 150] [--big 200000]
 """
 
 import argparse
@@ -14,11 +16,13 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from swiftdeploy import history_chain
 from swiftdeploy.history import History
 
 SIZES = [200, 6_000, 70_000, 300_000]
@@ -26,7 +30,7 @@ SIZES = [200, 6_000, 70_000, 300_000]
 
 def _append(path: str, method: str, worker: int, count: int) -> None:
     rng = random.Random(worker)
-    history = History(path)
+    history = History(path, key_dir=Path(path).parent / "keys")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for seq in range(count):
         fields = {"worker": worker, "seq": seq, "pad": "x" * rng.choice(SIZES)}
@@ -66,7 +70,7 @@ def count_lines(path: Path) -> tuple[int, int]:
 
 def throughput(directory: Path, size: int, seconds: float = 1.5) -> float:
     path = directory / f"throughput-{size}.jsonl"
-    history, pad, done = History(path), "y" * size, 0
+    history, pad, done = History(path, key_dir=directory / "keys"), "y" * size, 0
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
@@ -75,7 +79,31 @@ def throughput(directory: Path, size: int, seconds: float = 1.5) -> float:
         done += 50
     elapsed = time.perf_counter() - started
     path.unlink()
+    path.with_suffix(".head").unlink()
     return done / elapsed
+
+
+def big_history(directory: Path, records: int) -> History:
+    """A history of `records` chained 300 B records, sealed in memory and written at once (fast to make)."""
+    history = History(directory / "big.jsonl", key_dir=directory / "keys")
+    history.append("first", pad="z" * 300)
+    key, link = history._key, history_chain.Link(1, json.loads(history.path.read_bytes())["hmac"])
+    with open(history.path, "a", encoding="utf-8") as file:
+        for n in range(records - 1):
+            record = {"ts": "2026-11-28T12:00:00.000Z", "event": "scrape", "n": n, "pad": "z" * 300}
+            link = history_chain.seal(record, link, key)
+            file.write(json.dumps(record, ensure_ascii=False) + "\n")
+    history_chain.write_head(history.head_path, link, key)
+    return history
+
+
+def append_rate(history: History, seconds: float = 1.5) -> float:
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(50):
+            history.append("scrape", pad="y" * 300)
+        done += 50
+    return done / (time.perf_counter() - started)
 
 
 def filesystem_of(directory: Path) -> str:
@@ -88,11 +116,23 @@ def filesystem_of(directory: Path) -> str:
     return f"{best[1]} (mounted on {best[0]})"
 
 
+def fresh_interpreter(statement: str) -> dict:
+    """Run statement in a new Python (history_chain imported) and return its time, output and peak RSS."""
+    code = ("import resource, sys, time\nfrom pathlib import Path\nfrom swiftdeploy.history_chain import verify\n"
+            f"started = time.perf_counter()\n{statement}\nseconds = time.perf_counter() - started\n"
+            "print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *output, figures = result.stdout.splitlines()
+    seconds, rss_kb = figures.split()
+    return {"seconds": float(seconds), "rss_mb": int(rss_kb) / 1024, "output": " ".join(output)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--records", type=int, default=150, help="records per writer")
+    parser.add_argument("--big", type=int, default=0, help="records in the big history of part 3 (0: skip)")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="history-bench-", dir=args.dir))
     try:
@@ -111,6 +151,17 @@ def main() -> None:
         print("\nHistory.append throughput, one process (flock + tail check + one write per record):")
         for size in (300, 30_000):
             print(f"  {size:>6} B records: {throughput(directory, size):>9,.0f} records/s")
+        if args.big:
+            history = big_history(directory, args.big)
+            megabytes = history.path.stat().st_size / 1e6
+            print(f"\nA history of {args.big:,} chained records ({megabytes:.0f} MB):")
+            print(f"  History.append onto it, 300 B records: {append_rate(history):>9,.0f} records/s")
+            floor = fresh_interpreter("pass")
+            paths = ", ".join(f"Path({str(path)!r})" for path in (history.path, history.head_path, history.key_dir))
+            checked = fresh_interpreter(f"print(verify({paths}).intact)")
+            print(f"  verify, in a fresh interpreter: {checked['seconds']:.2f} s "
+                  f"({args.big / checked['seconds']:,.0f} records/s), intact: {checked['output']}, peak RSS "
+                  f"{checked['rss_mb']:.0f} MB (the same interpreter doing nothing: {floor['rss_mb']:.0f} MB)")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.flush()

@@ -1,4 +1,7 @@
-"""audit: reports/audit_report.md from the history, rebuilt only when the history (or report code) changed."""
+"""audit: reports/audit_report.md from the history, rebuilt only when the history (or report code) changed.
+
+audit:verify: check the history's chain (history_chain.py); always runs, reads only.
+"""
 
 import hashlib
 from pathlib import Path
@@ -11,12 +14,21 @@ REPORT = Path("reports/audit_report.md")
 
 def task_audit():
     """Write reports/audit_report.md (timeline, violations) from reports/history.jsonl."""
-    return {
+    yield {
+        "basename": "audit",
+        "doc": task_audit.__doc__,
         "actions": [write_report],
         "file_dep": ["src/swiftdeploy/report.py", "src/swiftdeploy/report_markdown.py", "src/swiftdeploy/dashboard.py"],
         "uptodate": [history_unchanged],
         "targets": [str(REPORT)],
         "clean": True,
+        "verbosity": 2,
+    }
+    # A task of its own rather than a subtask: `doit audit` runs its subtasks, and must stay the report alone.
+    yield {
+        "basename": "audit:verify",
+        "doc": "Check the history's hash chain and head: exit 0 intact, 1 when a line was edited, moved or cut",
+        "actions": [verify_history],
         "verbosity": 2,
     }
 
@@ -43,3 +55,18 @@ def write_report():
     data = audit_data(History(HISTORY).read())
     write_atomic(REPORT, render_markdown(data))
     print(f"wrote {REPORT} from {HISTORY}")
+
+
+@operator_action
+def verify_history():
+    from doit.exceptions import TaskFailed
+
+    from swiftdeploy.history import History
+    from swiftdeploy.history_chain import verify
+
+    history = History(HISTORY)
+    verdict = verify(history.path, history.head_path, history.key_dir)
+    for note in verdict.notes:
+        print(note)
+    if not verdict.intact:
+        return TaskFailed(verdict.problem)

@@ -6,6 +6,8 @@ can the two be told apart, so the tail check, the repair and the write all happe
 The record itself is still one write() on an O_APPEND fd, so even a writer that skips the lock cannot
 interleave with it. SIGKILL can still cut a record that spans page-cache pages: the reader skips such a
 torn last line and the next append truncates it, so it never glues onto the next record.
+
+Each record is chained to the one before it by a keyed hash, under the same lock (history_chain.py).
 """
 
 import datetime
@@ -17,6 +19,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import history_chain as chain
+from . import secrets
 from .errors import SwiftDeployError
 
 log = logging.getLogger(__name__)
@@ -34,28 +38,43 @@ def utc_timestamp(now: datetime.datetime | None = None) -> str:
     return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+RESERVED = ("ts", chain.CHAIN, chain.HMAC)
+
+
 class History:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, key_dir: str | os.PathLike | None = None):
+        """The history at path; its chain's key is in key_dir (default: .swiftdeploy/ here)."""
         self.path = Path(path)
+        self.head_path = self.path.with_suffix(".head")
+        self.key_dir = Path(key_dir if key_dir is not None else secrets.SECRETS_DIR)
+        self._key = None
 
     def append(self, event: str, **fields) -> dict:
         """Append one record {"ts", "event", **fields} and return it; NaN and infinities become null."""
         if not isinstance(event, str) or not event:
             raise HistoryError(f"history event must be a non-empty string, got {event!r}")
-        if "ts" in fields:
-            raise HistoryError("history field 'ts' is reserved: append() sets it")
+        for name in RESERVED:
+            if name in fields:
+                raise HistoryError(f"history field {name!r} is reserved: append() sets it")
         clean = {name: _json_value(value, name) for name, value in fields.items()}
+        if self._key is None:
+            self._key = secrets.ensure_history_key(self.key_dir)
         try:
             fd = self._open_for_append()
         except OSError as err:
             raise HistoryError(f"cannot open history {self.path}: {err.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            self._truncate_torn_tail(fd)
+            size = self._truncate_torn_tail(fd)
+            previous = chain.link_at_end(os.pread(fd, chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
+            if previous is chain.START:  # the chain starts here: a head from now on, so a cut is caught
+                chain.write_head(self.head_path, previous, self._key)
             # The timestamp is taken under the lock so the file's line order is also its ts order.
             record = {"ts": utc_timestamp(), "event": event, **clean}
+            link = chain.seal(record, previous, self._key)
             line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
             _write_whole(fd, line.encode("utf-8"))
+            chain.write_head(self.head_path, link, self._key)
         except OSError as err:
             raise HistoryError(f"cannot append to history {self.path}: {err.strerror}") from None
         finally:
@@ -94,27 +113,23 @@ class History:
         return (record for record in self.read() if kind is None or record["event"] == kind)
 
     def _open_for_append(self) -> int:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT  # read: the tail (pread ignores O_APPEND)
         try:
             return os.open(self.path, flags, 0o644)
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return os.open(self.path, flags, 0o644)
 
-    def _truncate_torn_tail(self, fd: int) -> None:
+    def _truncate_torn_tail(self, fd: int) -> int:
+        """The file's size once a torn last line is removed."""
         size = os.fstat(fd).st_size
-        if size == 0:
-            return
-        reader = os.open(self.path, os.O_RDONLY)  # fd is write-only
-        try:
-            if os.pread(reader, 1, size - 1) == b"\n":
-                return
-            keep = _end_of_last_line(reader, size)
-        finally:
-            os.close(reader)
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        keep = _end_of_last_line(fd, size)
         os.ftruncate(fd, keep)
         log.warning("%s: removed a torn last line (%d bytes at offset %d) left by an interrupted writer",
                     self.path, size - keep, keep)
+        return keep
 
 
 def _end_of_last_line(reader: int, size: int) -> int:

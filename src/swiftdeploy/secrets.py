@@ -7,6 +7,7 @@ sees OPA's token and OPA never sees the chaos token.
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from .errors import SwiftDeployError
@@ -53,3 +54,51 @@ def read_token(filename: str, directory: str | Path = SECRETS_DIR) -> str:
         if key.strip() == variable and value.strip():
             return value.strip()
     raise SecretError(f"{path}: no {variable}=... line; delete the file and run `doit init` to regenerate it")
+
+
+HISTORY_KEY = "history.key"
+
+
+def ensure_history_key(directory: str | Path = SECRETS_DIR) -> bytes:
+    """The key that chains the history's records; made on first use (0600), never replaced."""
+    directory = Path(directory)
+    path = directory / HISTORY_KEY
+    if not path.exists():
+        try:
+            _create_history_key(path)
+        except OSError as err:
+            raise SecretError(f"{path}: cannot create the history key: {err.strerror}") from None
+    return read_history_key(directory)
+
+
+def _create_history_key(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Written whole under a temporary name, then linked into place: a writer racing us, or one killed
+    # half-way, never leaves an empty or short key behind that the next reader would take as the key.
+    fd, temporary = tempfile.mkstemp(prefix=".history-key-", dir=path.parent)  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another writer made it first: use theirs
+    finally:
+        os.unlink(temporary)
+
+
+def read_history_key(directory: str | Path = SECRETS_DIR) -> bytes:
+    """The history key in .swiftdeploy/history.key; refuses a missing, short or others-readable file."""
+    path = Path(directory) / HISTORY_KEY
+    try:
+        mode = path.stat().st_mode
+        text = path.read_bytes().decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        raise SecretError(f"{path}: missing; the history's chain cannot be checked without the key "
+                          "that wrote it") from None
+    except OSError as err:
+        raise SecretError(f"{path}: cannot read the history key: {err.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretError(f"{path}: readable by others (mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`")
+    if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
+        raise SecretError(f"{path}: not a history key (64 hex digits); restore the one that wrote the history")
+    return bytes.fromhex(text)

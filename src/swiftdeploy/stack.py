@@ -20,7 +20,7 @@ class Stack:
     proxy: object = None  # NginxProxy unless a test gives another
 
     def __post_init__(self):
-        self.history = History(self.root / "reports" / "history.jsonl")
+        self.history = History(self.root / "reports" / "history.jsonl", key_dir=self.root / STATE_DIR)
         if self.runtime is None:
             from .runtime.compose import ComposeRuntime
 

@@ -54,6 +54,8 @@ def test_doit_help_shows_each_tasks_options(task, option):
     ("chaos recover", ["chaos", "--mode", "recover"]),
     ("chaos error --rate=0.25", ["chaos", "--mode", "error", "--rate", "0.25"]),
     ("chaos error", ["chaos", "--mode", "error"]),  # the task itself says --rate is missing
+    ("audit", ["audit"]),
+    ("audit verify", ["audit:verify"]),
 ])
 def test_the_wrapper_maps_the_articles_commands_onto_tasks(words, doit_args):
     assert load_wrapper().doit_argv(words.split()) == doit_args
@@ -91,6 +93,9 @@ def run_wrapper(*words):
     ("promote canary --now", "promote canary: unknown option '--now' (promote canary takes no options); "
                              "see ./swiftdeploy promote canary --help"),
     ("plan --dry", "plan: unknown option '--dry' (plan takes --format); see ./swiftdeploy plan --help"),
+    ("audit verfy", "audit: unexpected word 'verfy' (did you mean 'verify'?); see ./swiftdeploy audit --help"),
+    ("audit verify --all", "audit verify: unknown option '--all' (audit verify takes no options); "
+                           "see ./swiftdeploy audit verify --help"),
     ("--verbose deploy", "unknown option '--verbose' (options go after the command); see ./swiftdeploy --help"),
 ])
 def test_the_wrapper_refuses_bad_words_in_one_line(words, message):
@@ -106,6 +111,8 @@ def test_the_wrapper_refuses_bad_words_in_one_line(words, message):
     ("status --help", ["usage: ./swiftdeploy status", "--once"]),
     ("teardown --help", ["--clean"]),
     ("help chaos", ["usage: ./swiftdeploy chaos", "error", "slow", "recover"]),
+    ("audit --help", ["usage: ./swiftdeploy audit", "verify", "doit audit"]),
+    ("help audit verify", ["usage: ./swiftdeploy audit verify", "doit audit:verify"]),
     ("--help", ["plan", "promote", "chaos", "teardown"]),
     ("help", ["plan", "promote", "chaos", "teardown"]),
 ])

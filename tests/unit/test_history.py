@@ -30,7 +30,7 @@ def warnings_in(caplog):
 def test_append_writes_one_json_line_and_returns_the_record(tmp_path):
     path = tmp_path / "reports" / "sub" / "history.jsonl"
     record = History(path).append("deploy", version="1.0.0", mode="stable", note="déployé ✓")
-    assert list(record) == ["ts", "event", "version", "mode", "note"]
+    assert list(record) == ["ts", "event", "version", "mode", "note", "chain", "hmac"]
     assert TS.match(record["ts"]) and record["event"] == "deploy"
     raw = path.read_text(encoding="utf-8")
     assert raw == json.dumps(record, ensure_ascii=False) + "\n"
@@ -164,8 +164,10 @@ def test_concurrent_appends_from_8_processes_never_interleave(tmp_path):
 
 WRITER = """
 import random, sys
+from pathlib import Path
 from swiftdeploy.history import History
-history, rng = History(sys.argv[1]), random.Random(int(sys.argv[2]))
+history = History(sys.argv[1], key_dir=Path(sys.argv[1]).parent / ".swiftdeploy")  # not the checkout's key
+rng = random.Random(int(sys.argv[2]))
 history.append("writer_started")
 print("ready", flush=True)
 seq = 0
