@@ -46,6 +46,7 @@ class Rollout:
     say: Callable[[str], None] = print
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    operation_options: dict = field(default_factory=dict)  # passed to each operation (tests answer gates there)
     analyses: int = field(init=False, default=0)
     verdicts: list[str] = field(init=False, default_factory=list)
 
@@ -53,8 +54,8 @@ class Rollout:
         stack = self.stack
         self.started = self.clock()
         pending = stack.journal.pending()
-        if pending is not None and pending.operation == "promote:stable":
-            self.say("finishing the promotion an interrupted run started")
+        if pending is not None and pending.operation == "promote:stable" and "canary" in pending.gates:
+            self.say("finishing the promotion an interrupted run started (its canary gate had passed)")
             return self._promote(None)
         canary = stack.manifest.services.canary
         self.schedule = canary.steps
@@ -83,12 +84,11 @@ class Rollout:
     def _step(self, index: int) -> RolloutResult | None:
         stack, weight = self.stack, self.schedule[index]
         canary = stack.manifest.services.canary
-        outcome = operations.set_canary_weight(stack, weight, say=self.say)
+        outcome = operations.set_canary_weight(stack, weight, say=self.say, **self.operation_options)
         stack.manifest = outcome.manifest
         self.say(f"step {index + 1}/{len(self.schedule)}: the canary serves {weight}%")
         stack.history.append("rollout_step", step=index + 1, steps=len(self.schedule), weight=weight,
                              canary_version=canary.version, changed=outcome.steps)
-        wait_for_opa(stack)
         step_started = self.clock()
         failures = 0
         while True:
@@ -99,7 +99,7 @@ class Rollout:
             if analysis.verdict == "fail":
                 failures += 1
                 if failures >= canary.failure_limit:
-                    return self._roll_back(analysis.reasons, f"{failures} failed analysis{'es' if failures > 1 else ''} "
+                    return self._roll_back(analysis.reasons, f"{failures} failed {'analyses' if failures > 1 else 'analysis'} "
                                            f"in a row at step {index + 1} ({weight}%)")
             elif analysis.verdict == "pass":
                 failures = 0
@@ -112,20 +112,7 @@ class Rollout:
 
     def _analyse(self, index: int, weight: int, at_step: float) -> Analysis:
         stack = self.stack
-        self.sampler.sample()
-        split = self.sampler.split()
-        try:
-            facts = self.sampler.gate_input()
-        except SwiftDeployError as err:
-            analysis = Analysis("insufficient", (str(err).splitlines()[0],))
-        else:
-            try:
-                decision = stack.opa().decide("canary", facts)
-            except PolicyUnavailable as err:
-                analysis = Analysis("unknown", (f"could not ask OPA: {err}",), facts=facts)
-            else:
-                analysis = Analysis(decision.verdict or ("pass" if decision.allow else "fail"), decision.reasons,
-                                    decision.notes, facts, decision)
+        analysis, split = self._judge()
         self.analyses += 1
         self.verdicts.append(analysis.verdict)
         stack.history.append("rollout_verdict", step=index + 1, weight=weight, verdict=analysis.verdict,
@@ -139,11 +126,28 @@ class Rollout:
         self.say(f"  {at_step:5.0f} s  {analysis.verdict.upper():12} {shown}{figures}")
         return analysis
 
+    def _judge(self) -> tuple[Analysis, dict]:
+        """Read both tracks over the last window, ask the canary policy: (the analysis, the split served)."""
+        if not self.analyses:
+            wait_for_opa(self.stack)
+        self.sampler.sample()
+        split = self.sampler.split()
+        try:
+            facts = self.sampler.gate_input()
+        except SwiftDeployError as err:
+            return Analysis("insufficient", (str(err).splitlines()[0],)), split
+        try:
+            decision = self.stack.opa().decide("canary", facts)
+        except PolicyUnavailable as err:
+            return Analysis("unknown", (f"could not ask OPA: {err}",), facts=facts), split
+        verdict = decision.verdict or ("pass" if decision.allow else "fail")
+        return Analysis(verdict, decision.reasons, decision.notes, facts, decision), split
+
     def _roll_back(self, reasons: tuple[str, ...], why: str) -> RolloutResult:
         stack = self.stack
         self.say(f"rolling back by itself: {why}: {'; '.join(reasons) or 'no reasons given'}")
         rollout_state.clear(stack)
-        outcome = operations.rollback(stack, say=self.say)
+        outcome = operations.rollback(stack, say=self.say, **self.operation_options)
         stack.manifest = outcome.manifest
         stack.history.append("rollback", outcome="ok", from_mode="canary", version=outcome.manifest.services.version,
                              seen=outcome.seen, steps=outcome.steps, by="rollout", reasons=[why, *reasons])
@@ -160,7 +164,8 @@ class Rollout:
                 raise GateDenied("canary", "rollout", last.reasons if last else ("no passing analysis",))
             record_gate(stack, "canary", "rollout", last.facts, last.decision)
 
-        outcome = operations.promote_stable(stack, say=self.say, ask_gate=use_last_analysis)
+        outcome = operations.promote_stable(stack, say=self.say, **{**self.operation_options,
+                                                                      "ask_gate": use_last_analysis})
         stack.manifest = outcome.manifest
         rollout_state.clear(stack)
         result = RolloutResult("promoted", (), self.analyses, round(self.clock() - self.started, 1),
