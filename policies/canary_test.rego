@@ -35,6 +35,7 @@ test_data_thresholds_match_the_contract if {
 	data.canary == {
 		"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30,
 		"max_error_rate_increase": 0.005, "max_p99_ratio": 1.5, "p99_ratio_floor_ms": 100,
+		"min_requests_for_p99_ratio": 100,
 	}
 }
 
@@ -252,7 +253,7 @@ test_no_input_at_all_is_denied if {
 all_thresholds_missing := [sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) |
 	some name in [
 		"max_error_rate", "max_error_rate_increase", "max_p99_ms", "max_p99_ratio", "min_requests",
-		"min_window_seconds", "p99_ratio_floor_ms",
+		"min_requests_for_p99_ratio", "min_window_seconds", "p99_ratio_floor_ms",
 	]
 ]
 
@@ -437,9 +438,36 @@ test_an_error_rate_increase_exactly_at_the_limit_passes if {
 	d.verdict == "pass"
 }
 
-test_a_canary_as_bad_as_stable_is_still_held_to_the_absolute_limit if {
+# A limit stable breaks too does not point at the canary: the analysis holds (never a pass).
+test_an_error_rate_stable_shares_holds_instead_of_failing if {
 	d := against({"errors": 10, "error_rate": 0.05}, {"errors": 40, "error_rate": 0.05})
-	denied_for(d, ["error rate 5.00% is above the limit 1.00%"])
+	d.verdict == "insufficient"
+	denied_for(d, ["error rate 5.00% is above the limit 1.00%, as is stable's 5.00%: not the canary's doing, held"])
+}
+
+test_a_p99_stable_shares_holds_instead_of_failing if {
+	d := against({"p99_ms": 770}, {"p99_ms": 607})
+	d.verdict == "insufficient"
+	denied_for(d, ["p99 770 ms is above the limit 500 ms, as is stable's 607 ms: not the canary's doing, held"])
+}
+
+test_a_shared_breach_still_fails_when_the_canary_is_also_worse_than_stable if {
+	d := against({"p99_ms": 1600}, {"p99_ms": 600})
+	denied_for(d, ["p99 1600 ms is 2.67x stable's 600 ms (limit 1.50x)"])
+	d.verdict == "fail"
+}
+
+test_stable_with_too_few_requests_does_not_excuse_a_breach if {
+	d := against({"p99_ms": 770}, {"requests": 5, "p99_ms": 900})
+	denied_for(d, ["p99 770 ms is above the limit 500 ms"])
+}
+
+test_p99s_of_fewer_than_100_requests_are_not_compared_by_ratio if {
+	# the P99 of 60 requests is their maximum
+	d := against({"requests": 60, "p99_ms": 400}, {"p99_ms": 150})
+	d.verdict == "pass"
+	e := against({"p99_ms": 400}, {"requests": 99, "p99_ms": 150})
+	e.verdict == "pass"
 }
 
 test_a_p99_far_above_stable_fails_even_under_the_absolute_limit if {

@@ -145,3 +145,27 @@ def test_the_split_is_exact_for_new_clients_and_sticky_as_the_weight_rises(tmp_p
         assert [client.get(url, timeout=5).json()["mode"] for client in clients] == now  # sticky at this weight
         previous = now
     assert set(previous) == {"canary"}
+
+
+def test_status_shows_the_rollout_and_a_sigkilled_rollout_goes_on_when_run_again(tmp_path, cleanup):
+    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=6)
+    cleanup(project)
+    with SteadyLoad(public_url(project)) as load:
+        output = (tmp_path / "rollout.out").open("w")
+        process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
+                                   stdout=output, stderr=subprocess.STDOUT)
+        wait_for(lambda: [s for s in events(project, "rollout_step") if s["weight"] == 50] or process.poll() is not None)
+        assert process.poll() is None, (tmp_path / "rollout.out").read_text()
+        wait_for(lambda: [v for v in events(project, "rollout_verdict") if v["weight"] == 50])
+        frame = ok(swiftdeploy(project, "status", "--once")).stdout
+        assert "rollout: step 2/3 at 50%" in frame and "last verdicts: pass" in frame, frame
+        process.kill()
+        process.wait()
+        frame = ok(swiftdeploy(project, "status", "--once")).stdout
+        assert "rollout stopped at step 2/3 at 50%" in frame, frame
+        again = swiftdeploy(project, "rollout", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert load.failures() == {} and load.total > 300, load.outcomes
+    services = manifest_of(project).services
+    assert (services.mode, services.version) == ("stable", "1.1.0")
+    assert "rollout" not in ok(swiftdeploy(project, "status", "--once")).stdout
