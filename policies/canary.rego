@@ -23,6 +23,7 @@ nullable_fields := {
 thresholds := {
 	"max_error_rate", "max_p99_ms", "min_requests", "min_window_seconds",
 	"max_error_rate_increase", "max_p99_ratio", "p99_ratio_floor_ms", "min_requests_for_p99_ratio",
+	"error_rate_increase_z",
 }
 
 default allow := false
@@ -72,8 +73,21 @@ relative_checks_pass if not stable_comparable
 
 relative_checks_pass if {
 	stable_comparable
-	input.error_rate - input.stable.error_rate <= data.canary.max_error_rate_increase
+	not error_rate_increase_fails
 	p99_ratio_ok
+}
+
+# The canary's error rate is above stable's plus the limit by more than chance: its errors exceed what that
+# rate would give by error_rate_increase_z standard deviations (a one-sided binomial z-test, squared, as Rego
+# has no square root). One error in 150 requests against none is 0.67 points above, and chance.
+error_rate_increase_fails if {
+	stable_comparable
+	input.error_rate - input.stable.error_rate > data.canary.max_error_rate_increase
+	bound := input.stable.error_rate + data.canary.max_error_rate_increase
+	expected := input.requests * bound
+	excess := input.errors - expected
+	excess > 0
+	excess * excess > (data.canary.error_rate_increase_z * data.canary.error_rate_increase_z) * (expected * (1 - bound))
 }
 
 p99_ratio_ok if not p99_ratio_applies
@@ -109,7 +123,8 @@ stable_comparable if {
 	input_number("error_rate")
 }
 
-# A P99 of fewer than 1/(1 - 0.99) = 100 requests is their maximum: only P99s of enough requests are compared.
+# A P99 of fewer than 1/(1 - 0.99) = 100 requests is their maximum, and one of a few hundred rests on its few
+# slowest requests: only P99s of enough requests are compared.
 p99_ratio_applies if {
 	stable_comparable
 	input.requests >= data.canary.min_requests_for_p99_ratio
@@ -248,10 +263,8 @@ insufficient contains msg if {
 }
 
 failures contains msg if {
-	stable_comparable
-	threshold("max_error_rate_increase")
+	error_rate_increase_fails
 	increase := input.error_rate - input.stable.error_rate
-	increase > data.canary.max_error_rate_increase
 	limit := data.canary.max_error_rate_increase * 100
 	msg := sprintf("error rate %s%% is %s points above stable's %s%% (limit %s points)", [
 		fixed(input.error_rate * 100, 2), figure(increase * 100, limit, 2),

@@ -35,7 +35,7 @@ test_data_thresholds_match_the_contract if {
 	data.canary == {
 		"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30,
 		"max_error_rate_increase": 0.005, "max_p99_ratio": 1.5, "p99_ratio_floor_ms": 100,
-		"min_requests_for_p99_ratio": 100,
+		"min_requests_for_p99_ratio": 500, "error_rate_increase_z": 2.33,
 	}
 }
 
@@ -250,12 +250,12 @@ test_no_input_at_all_is_denied if {
 
 # --- thresholds missing from data: fail closed -----------------------------------------------------
 
-all_thresholds_missing := [sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) |
+all_thresholds_missing := sort([sprintf("data.canary.%s is missing or not a number; the policy cannot decide", [name]) |
 	some name in [
 		"max_error_rate", "max_error_rate_increase", "max_p99_ms", "max_p99_ratio", "min_requests",
-		"min_requests_for_p99_ratio", "min_window_seconds", "p99_ratio_floor_ms",
+		"error_rate_increase_z", "min_requests_for_p99_ratio", "min_window_seconds", "p99_ratio_floor_ms",
 	]
-]
+])
 
 test_missing_thresholds_deny if {
 	d := decide({}) with data.canary as {}
@@ -418,9 +418,13 @@ test_a_saturated_estimate_is_noted if {
 
 # --- canary against stable --------------------------------------------------------------------------
 
-stable_good := {"requests": 800, "errors": 0, "error_rate": 0, "p99_ms": 110}
+stable_good := {"requests": 2000, "errors": 0, "error_rate": 0, "p99_ms": 110}
 
-against(changes, stable_changes) := decide(object.union(changes, {"stable": object.union(stable_good, stable_changes)}))
+# Both tracks with enough requests for every relative rule (the canary's count can be changed too).
+against(changes, stable_changes) := decide(object.union(
+	object.union({"requests": 2000}, changes),
+	{"stable": object.union(stable_good, stable_changes)},
+))
 
 test_a_canary_like_stable_passes_with_no_notes if {
 	d := against({}, {})
@@ -429,18 +433,18 @@ test_a_canary_like_stable_passes_with_no_notes if {
 }
 
 test_an_error_rate_within_the_absolute_limit_but_well_above_stable_fails if {
-	d := against({"errors": 2, "error_rate": 0.008}, {"error_rate": 0.001})
+	d := against({"requests": 20000, "errors": 160, "error_rate": 0.008}, {"requests": 20000, "errors": 20, "error_rate": 0.001})
 	denied_for(d, ["error rate 0.80% is 0.70 points above stable's 0.10% (limit 0.50 points)"])
 }
 
 test_an_error_rate_increase_exactly_at_the_limit_passes if {
-	d := against({"errors": 1, "error_rate": 0.006}, {"error_rate": 0.001})
+	d := against({"requests": 20000, "errors": 120, "error_rate": 0.006}, {"requests": 20000, "errors": 20, "error_rate": 0.001})
 	d.verdict == "pass"
 }
 
 # A limit stable breaks too does not point at the canary: the analysis holds (never a pass).
 test_an_error_rate_stable_shares_holds_instead_of_failing if {
-	d := against({"errors": 10, "error_rate": 0.05}, {"errors": 40, "error_rate": 0.05})
+	d := against({"errors": 100, "error_rate": 0.05}, {"errors": 100, "error_rate": 0.05})
 	d.verdict == "insufficient"
 	denied_for(d, ["error rate 5.00% is above the limit 1.00%, as is stable's 5.00%: not the canary's doing, held"])
 }
@@ -462,11 +466,21 @@ test_stable_with_too_few_requests_does_not_excuse_a_breach if {
 	denied_for(d, ["p99 770 ms is above the limit 500 ms"])
 }
 
-test_p99s_of_fewer_than_100_requests_are_not_compared_by_ratio if {
+test_p99s_of_fewer_than_500_requests_are_not_compared_by_ratio if {
 	# the P99 of 60 requests is their maximum
 	d := against({"requests": 60, "p99_ms": 400}, {"p99_ms": 150})
 	d.verdict == "pass"
-	e := against({"p99_ms": 400}, {"requests": 99, "p99_ms": 150})
+	e := against({"p99_ms": 400}, {"requests": 499, "p99_ms": 150})
+	e.verdict == "pass"
+}
+
+test_an_error_rate_increase_that_may_be_chance_passes if {
+	# 1 error in 150 against none in 2000: 0.67 points, above 0.5, but well within chance
+	d := against({"requests": 150, "errors": 1, "error_rate": 0.00667}, {"errors": 0, "error_rate": 0})
+	d.verdict == "pass"
+
+	# 16 in 2000 (0.8 %) against 0.1 %: still within chance of 0.6 %
+	e := against({"errors": 16, "error_rate": 0.008}, {"errors": 2, "error_rate": 0.001})
 	e.verdict == "pass"
 }
 
@@ -492,7 +506,7 @@ test_fast_tracks_are_not_judged_by_ratio if {
 }
 
 test_stable_with_too_few_requests_is_not_compared if {
-	d := against({"errors": 2, "error_rate": 0.009}, {"requests": 3, "error_rate": 0})
+	d := against({"errors": 18, "error_rate": 0.009}, {"requests": 3, "error_rate": 0})
 	d.verdict == "pass"
 	d.notes == ["stable has only 3 requests in the window: judged against the absolute limits only"]
 }
@@ -515,6 +529,9 @@ test_a_null_stable_is_absolute_only if {
 }
 
 test_relative_checks_fail_on_their_own if {
-	not canary.checks_pass with input as object.union(good, {"error_rate": 0.008, "stable": object.union(stable_good, {"error_rate": 0})})
-	not canary.checks_pass with input as object.union(good, {"p99_ms": 400, "stable": stable_good})
+	not canary.checks_pass with input as object.union(good, {
+		"requests": 20000, "errors": 160, "error_rate": 0.008,
+		"stable": object.union(stable_good, {"requests": 20000, "errors": 20, "error_rate": 0.001}),
+	})
+	not canary.checks_pass with input as object.union(good, {"requests": 2000, "p99_ms": 400, "stable": stable_good})
 }

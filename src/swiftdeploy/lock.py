@@ -100,6 +100,21 @@ class StackLock:
             os.close(fd)  # releases the flock
 
 
+def holder(path: str | os.PathLike) -> dict | None:
+    """Who holds the lock now ({} when it cannot be told), or None when nobody does. Takes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(fd) or {}
+    finally:
+        os.close(fd)  # also drops the shared lock, if it was taken
+    return None
+
+
 def _read_holder(fd: int) -> dict | None:
     try:
         info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))

@@ -16,6 +16,7 @@ from .metrics import gauge
 from .plan import drift
 from .policy import PolicyUnavailable
 from .stack import Stack
+from .lock import holder as lock_holder
 from .rollout_state import rollout_progress
 from .state import APP_TRACKS
 
@@ -53,6 +54,11 @@ class Observer:
         self.stack.history.append("status", **snapshot_record(snapshot))
 
     def _notes(self, target, observed) -> tuple[str, ...]:
+        busy = lock_holder(self.stack.state_dir / "lock")
+        if busy is not None:  # what it changes meanwhile is neither drift nor an interruption
+            progress = rollout_progress(self.stack)
+            return (progress or f"{busy.get('operation', 'an operation')} in progress (pid {busy.get('pid', '?')}, "
+                                f"since {busy.get('since', '?')})",)
         notes = []
         pending = self.stack.journal.pending()
         if pending is not None:

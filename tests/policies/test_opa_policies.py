@@ -60,7 +60,7 @@ def test_thresholds_live_only_in_data_json():
         "infra": {"min_disk_free_gb": 10, "max_load_1m": 2.0},
         "canary": {"max_error_rate": 0.01, "max_p99_ms": 500, "min_requests": 20, "min_window_seconds": 30,
                    "max_error_rate_increase": 0.005, "max_p99_ratio": 1.5, "p99_ratio_floor_ms": 100,
-                   "min_requests_for_p99_ratio": 100},
+                   "min_requests_for_p99_ratio": 500, "error_rate_increase_z": 2.33},
     }
     for policy in ("infra.rego", "canary.rego"):
         text = (POLICIES / policy).read_text()

@@ -145,3 +145,16 @@ def test_20_racing_processes_hold_the_lock_one_at_a_time(tmp_path):
     for (_, previous_left), (entered, _) in zip(intervals, intervals[1:]):
         assert entered >= previous_left, "two processes held the lock at once"
     assert sum(h[3] for h in holds) > 0, "no racer was ever refused: the race did not happen"
+
+
+def test_holder_names_a_live_holder_and_takes_nothing(tmp_path):
+    from swiftdeploy.lock import holder
+
+    path = tmp_path / "lock"
+    assert holder(path) is None  # no file yet
+    with StackLock(path, "rollout"):
+        info = holder(path)
+        assert info["operation"] == "rollout" and info["pid"] == os.getpid()
+    assert holder(path) is None
+    with StackLock(path, "deploy"):  # holder() left nothing behind that would refuse the next taker
+        pass
