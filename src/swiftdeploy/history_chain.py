@@ -195,7 +195,7 @@ class _Walk:
             return f"record {count} follows record {self.last.count}: {missing} deleted or moved"
         if count < expected:
             return f"record {count} again after record {self.last.count}: a copied line, or lines reordered"
-        # surrogatepass: an escaped lone surrogate ("\\ud800") is no line append() writes, so it must differ
+        # surrogatepass: an escaped lone surrogate ("\ud800") is no line append() writes, so it must differ
         if json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n" != raw:
             return f"record {count} does not read back as written: edited (spacing, key order or a repeated key)"
         if not hmac.compare_digest(record_hmac(record, self.last.hmac, self.key), record[HMAC]):
