@@ -118,9 +118,10 @@ def filesystem_of(directory: Path) -> str:
 
 def fresh_interpreter(statement: str) -> dict:
     """Run statement in a new Python (history_chain imported) and return its time, output and peak RSS."""
-    code = ("import resource, sys, time\nfrom pathlib import Path\nfrom swiftdeploy.history_chain import verify\n"
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec from this process.
+    code = ("import re, time\nfrom pathlib import Path\nfrom swiftdeploy.history_chain import verify\n"
             f"started = time.perf_counter()\n{statement}\nseconds = time.perf_counter() - started\n"
-            "print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print(seconds, re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read())[1])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     *output, figures = result.stdout.splitlines()
     seconds, rss_kb = figures.split()

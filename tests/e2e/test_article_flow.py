@@ -85,3 +85,5 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         ("teardown", "", "ok"),
     ]
     assert kinds == expected, kinds
+    verified = ok(swiftdeploy(project, "audit", "verify"))  # the chain the real operations wrote, whole
+    assert f"reports/history.jsonl: intact: records 1-{len(kinds)} chained, lines 1-{len(kinds)}" in verified.stdout

@@ -69,6 +69,13 @@ def test_an_edit_that_keeps_the_json_equal_is_still_named(history):
                                       "(spacing, key order or a repeated key)")
 
 
+def test_an_escaped_lone_surrogate_is_an_edit_not_a_traceback(history):
+    content = lines(history)
+    content[2] = content[2].replace(b'"event": "deploy"', b'"event": "\\ud800"')
+    rewrite(history, content)
+    assert check(history).problem.startswith(f"{history.path}:3: record 3 does not read back as written")
+
+
 def test_a_repeated_key_cannot_smuggle_a_second_value(history):
     content = lines(history)
     content[2] = content[2].replace(b'{"ts"', b'{"event": "rollback", "ts"')  # json.loads keeps the last
@@ -326,9 +333,10 @@ fuzz = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 CHAINED = b'{"ts": "t", "event": "e", "chain": 1, "hmac": "' + b"0" * 64 + b'"}'
 LINE = st.one_of(st.binary(max_size=40), st.sampled_from([CHAINED, b"{}", b'{"chain": true, "hmac": "x"}',
-                                                          b'{"chain": -1, "hmac": "x"}', b"[" * 5000, b"\xff"]))
+                                                          b'{"chain": -1, "hmac": "x"}', b"[" * 5000, b"\xff",
+                                                          CHAINED.replace(b'"t"', b'"\\udfff"')]))
 HEAD = st.one_of(st.none(), st.binary(max_size=40),
-                 st.sampled_from([b'{"count": 1, "last": "", "hmac": ""}', b'{"count": "1"}', b"null"]))
+                 st.sampled_from([b'{"count": 1, "last": "", "hmac": ""}', b'{"count": "1"}', b"null", b"[" * 5000]))
 
 
 @fuzz
