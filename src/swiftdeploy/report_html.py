@@ -116,7 +116,7 @@ def _curves(data: AuditData, limits: Limits) -> list[str]:
     error_limit = None if limits.max_error_rate is None else limits.max_error_rate * 100
     charts = [
         line_chart("Error rate (%)", series("error_rate_max", 100), error_limit, gate_marks("error_rate", 100),
-                   events, "%"),
+                   events, "%", ceiling=100),
         line_chart("P99 latency (ms)", series("p99_ms_max", 1), limits.max_p99_ms, gate_marks("p99_ms", 1), events,
                    " ms"),
     ]

@@ -19,17 +19,20 @@ class Series:
     spans: list  # (start, end, value or None): one period each, seconds since 1970, in time order
 
 
-def line_chart(title: str, series: list[Series], limit: float | None, gates: list, events: list, unit: str) -> str:
+def line_chart(title: str, series: list[Series], limit: float | None, gates: list, events: list, unit: str,
+               ceiling: float | None = None) -> str:
     """gates: (seconds since 1970, value, allowed, label) each; events: (seconds since 1970, label) each, drawn
-    as dotted vertical lines (mode changes, chaos) where they fall inside the curves' time span."""
-    times = [t for s in series for start, end, _ in s.spans for t in (start, end)] + [g[0] for g in gates]
+    as dotted vertical lines (mode changes, chaos). ceiling: the highest value the figure can take (100 %)."""
     values = [v for s in series for _, _, v in s.spans if v is not None] + [g[1] for g in gates]
     if not values:
         return f'<p class="note">{escape(title)}: no figure recorded.</p>'
+    times = ([t for s in series for start, end, _ in s.spans for t in (start, end)] + [g[0] for g in gates]
+             + [t for t, _ in events])
     t0, t1 = min(times), max(times)
     if t1 - t0 < 1:
         t0, t1 = t0 - 30, t1 + 30
-    top = _nice_ceiling(max(values + ([limit] if limit is not None else []) + [0]) * 1.1)
+    top = _nice_ceiling(max(values + ([limit] if limit is not None else []) + [0]) * 1.05)
+    top = min(top, ceiling) if ceiling and max(values) <= ceiling else top
 
     def x(t: float) -> float:
         return LEFT + (t - t0) / (t1 - t0) * (WIDTH - LEFT - RIGHT)
@@ -42,7 +45,7 @@ def line_chart(title: str, series: list[Series], limit: float | None, gates: lis
              'style="max-width:100%;height:auto" font-family="sans-serif" font-size="11">',
              f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{escape(title)}</text>']
     parts += _axes(t0, t1, top, x, y, unit)
-    parts += _events([(t, label) for t, label in events if t0 <= t <= t1], x)
+    parts += _events(events, x)
     if limit is not None:
         parts.append(f'<line x1="{LEFT}" y1="{y(limit):.1f}" x2="{WIDTH - RIGHT}" y2="{y(limit):.1f}" '
                      f'stroke="{LIMIT_COLOUR}" stroke-dasharray="6 4"/>')
@@ -63,14 +66,21 @@ def line_chart(title: str, series: list[Series], limit: float | None, gates: lis
 
 
 def _events(events: list, x) -> list[str]:
-    parts, last_label_x = [], None
+    """A dotted line per event; its label on the first of two rows where it does not run into the previous
+    label (about 90 px), else only as the line's tooltip."""
+    parts, row_ends = [], [float("-inf"), float("-inf")]
     for t, label in events:
         at = x(t)
         parts.append(f'<line x1="{at:.1f}" y1="{TOP}" x2="{at:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#8250df" '
                      f'stroke-dasharray="2 3"><title>{escape(label)}</title></line>')
-        if last_label_x is None or at - last_label_x > 90:  # labels closer than that would overlap
-            parts.append(f'<text x="{at + 3:.1f}" y="{TOP + 9}" fill="#8250df" font-size="10">{escape(label)}</text>')
-            last_label_x = at
+        row = next((i for i, end in enumerate(row_ends) if at - end > 90), None)
+        if row is None:
+            continue
+        near_right = at > WIDTH - RIGHT - 90
+        anchor, text_x = ("end", at - 3) if near_right else ("start", at + 3)
+        parts.append(f'<text x="{text_x:.1f}" y="{TOP + 9 + 11 * row}" text-anchor="{anchor}" fill="#8250df" '
+                     f'font-size="10">{escape(label)}</text>')
+        row_ends[row] = at
     return parts
 
 

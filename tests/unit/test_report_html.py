@@ -1,41 +1,11 @@
 import re
-from html.parser import HTMLParser
 
-from chromiumkit import screenshot
+from chromiumkit import Elements, check_self_contained, screenshot
 from swiftdeploy.report import audit_data
 from swiftdeploy.report_html import Limits, render_html
 from test_report import at, failing_canary, gate, realistic_history
 
 LIMITS = Limits(max_error_rate=0.01, max_p99_ms=500)
-
-
-class Elements(HTMLParser):
-    """Every start tag with its attributes, and the text, as a browser's parser sees them."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    def of(self, tag: str) -> list[dict]:
-        return [attrs for name, attrs in self.tags if name == tag]
-
-
-def check_self_contained(html: str) -> None:
-    elements = Elements(html)
-    assert not elements.of("script") and not elements.of("link") and not elements.of("img")
-    fetching = [(tag, name, value) for tag, attrs in elements.tags for name, value in attrs.items()
-                if name in ("src", "href", "xlink:href", "srcset", "action", "data")]
-    assert fetching == []
-    assert not re.search(r"https?://", html) and "url(" not in html and "@import" not in html
-    assert not [(tag, attrs) for tag, attrs in elements.tags if any(name.startswith("on") for name in attrs)]
 
 
 def test_the_realistic_report_draws_both_curves_the_limits_and_the_denied_gate():
