@@ -31,8 +31,13 @@ def duration_text(seconds: int) -> str:
     raise AssertionError("unreachable: every integer is a multiple of 1")
 
 
-def iso_time(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso_time(seconds: float, layout: str = "%Y-%m-%dT%H:%M:%SZ") -> str:
+    """The UTC time `seconds` after 1970 in `layout`; a period or axis tick may start before year 1 or after
+    9999 (a history with such a ts), which datetime cannot show: then the seconds themselves."""
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(layout)
+    except (ValueError, OverflowError, OSError):
+        return f"{seconds:.0f} s after 1970"
 
 
 @dataclass(frozen=True)

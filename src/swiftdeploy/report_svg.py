@@ -1,11 +1,13 @@
 """One time-series chart as inline SVG: a polyline per track (broken where the track has no figure), the
 policy limit as a dashed line, gate decisions as diamonds, axes with time and value ticks. Pure text out."""
 
-import datetime
+import math
+import sys
 from dataclasses import dataclass
 from html import escape
 
 from .dashboard import format_number
+from .report_periods import iso_time
 
 WIDTH, HEIGHT = 960, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 130, 30, 40  # the legend sits in the right margin
@@ -23,6 +25,9 @@ def line_chart(title: str, series: list[Series], limit: float | None, gates: lis
                ceiling: float | None = None) -> str:
     """gates: (seconds since 1970, value, allowed, label) each; events: (seconds since 1970, label) each, drawn
     as dotted vertical lines (mode changes, chaos). ceiling: the highest value the figure can take (100 %)."""
+    series = [Series(s.name, [(start, end, v if v is not None and math.isfinite(v) else None)
+                              for start, end, v in s.spans]) for s in series]  # a mean may overflow to inf
+    gates = [g for g in gates if math.isfinite(g[1])]
     values = [v for s in series for _, _, v in s.spans if v is not None] + [g[1] for g in gates]
     if not values:
         return f'<p class="note">{escape(title)}: no figure recorded.</p>'
@@ -143,18 +148,14 @@ def _time_label(span: float):
     layout = "%H:%M:%S" if span < 300 else "%H:%M" if span < 86400 else "%m-%d %H:%M" if span < 30 * 86400 \
         else "%Y-%m-%d"
 
-    def label(t: float) -> str:
-        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(layout)
-    return label
+    return lambda t: iso_time(t, layout)
 
 
 def _nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k at or above value (a readable axis top); 1 for 0."""
-    if value <= 0:
+    if not value > 0:
         return 1.0
-    scale = 1.0
-    while scale * 10 < value:
-        scale *= 10
-    while scale > value:
-        scale /= 10
+    if not math.isfinite(value) or value > 1e300:  # figures near the float limit: no rounding up past it
+        return sys.float_info.max
+    scale = 10.0 ** math.floor(math.log10(value))
     return next(scale * m for m in (1, 2, 2.5, 5, 10) if scale * m >= value)

@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from chromiumkit import Elements, check_self_contained, screenshot
 from swiftdeploy.report import audit_data
 from swiftdeploy.report_html import Limits, render_html
@@ -70,3 +72,58 @@ def test_chromium_renders_the_report_without_the_network(tmp_path):
     html_path, png_path = tmp_path / "audit_report.html", tmp_path / "audit_report.png"
     html_path.write_text(render_html(audit_data(realistic_history()), LIMITS), encoding="utf-8")
     screenshot(html_path, png_path)
+
+
+# --- whatever the history holds, both reports render, and the HTML stays inert --------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from swiftdeploy.report_markdown import render_markdown  # noqa: E402
+
+TIMES = st.one_of(st.sampled_from(["2026-11-26T12:00:00.000Z", "2026-11-26T12:00:02.000Z", "2026-11-27T00:00:00Z",
+                                   "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59Z", "2026-11-26T12:00:00",
+                                   "2026-13-45T99:00:00Z", "<b>noon</b>", ""]), st.text(max_size=8))
+NUMBERS = st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=False), st.sampled_from([1e308, -1e308, 0.0]))
+SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=12), st.just("<script>x</script>"))
+JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                     st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                    max_leaves=8)
+FIGURES = st.fixed_dictionaries({}, optional={name: st.one_of(st.none(), NUMBERS, SCALARS) for name in (
+    "requests", "errors", "error_rate", "req_per_s", "p99_ms", "window_seconds", "down")})
+POLICY = st.fixed_dictionaries({}, optional={"allow": st.one_of(st.none(), st.booleans(), SCALARS),
+                                             "reasons": st.one_of(st.lists(st.text(max_size=20), max_size=2), JSON),
+                                             "error": SCALARS})
+STATUS = st.fixed_dictionaries({"event": st.just("status"), "ts": TIMES}, optional={
+    "mode": st.sampled_from(["stable", "canary", "<i>"]), "chaos": st.sampled_from(["none", "error", 3]),
+    "tracks": st.one_of(st.dictionaries(st.sampled_from(["stable", "canary"]), FIGURES, max_size=2), JSON),
+    "policies": st.one_of(st.dictionaries(st.sampled_from(["infra", "canary"]), POLICY, max_size=2), JSON)})
+OPERATION = st.fixed_dictionaries(
+    {"event": st.sampled_from(["deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "teardown",
+                               "interrupted", "rollout_step", "<script>x</script>"]), "ts": TIMES},
+    optional={"outcome": st.sampled_from(["ok", "failed", "maybe"]), "mode": SCALARS, "to": SCALARS,
+              "domain": st.sampled_from(["canary", "infra", "<u>"]), "operation": SCALARS,
+              "allow": st.one_of(st.booleans(), SCALARS), "reasons": st.one_of(st.lists(st.text(max_size=20)), JSON),
+              "input": st.one_of(st.dictionaries(st.sampled_from(["error_rate", "p99_ms", "x"]), NUMBERS), JSON),
+              "version": JSON, "rate": JSON, "error": SCALARS, "anything": JSON})
+RECORDS = st.lists(st.one_of(STATUS, OPERATION, JSON), max_size=12)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RECORDS)
+def test_any_records_give_both_reports_and_an_inert_html(records):
+    data = audit_data(records)
+    render_markdown(data)
+    html = render_html(data, LIMITS)
+    check_self_contained(html)
+    assert "<script" not in html and "<b>" not in html and "<i>" not in html
+    geometry = re.findall(r' (?:x1|x2|y1|y2|cx|cy|x|y|points|d)="([^"]*)"', html)
+    assert not [value for value in geometry if "nan" in value or "inf" in value]
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59Z"])
+def test_a_gate_at_an_end_of_the_calendar_fuzzing_found(ts):
+    html = render_html(audit_data([{**gate("12:00:00.000", "canary", "promote:stable", ["x"], {"error_rate": 0}),
+                                    "ts": ts}]), LIMITS)
+    assert "s after 1970</text>" in html  # the axis reaches past what datetime can show, and says so
+    check_self_contained(html)
