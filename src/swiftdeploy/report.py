@@ -12,6 +12,7 @@ points) keeps its first and last KEEP entries and counts the ones folded between
 fewer, but a history of a million gate records must not hold a million rows.
 """
 
+import json
 import math
 import re
 from collections import deque
@@ -24,6 +25,7 @@ from .report_periods import Period, PeriodFolder, epoch_seconds
 EVENT_KINDS = ("deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "status", "teardown")
 DOWN, UNKNOWN = "down", "unknown"
 KEEP = 500
+_MAX_TEXT, _MAX_ITEMS = 500, 20  # what one kept entry holds of a string or JSON value, of a list or object
 _NOT_DETAILS = ("ts", "event", "hash", "prev")  # an unknown kind's fields shown as its details, but these
 # A figure inside a reason ("error_rate 0.9 is above the limit 0.01"), not a digit inside a name (load_1m).
 _FIGURE = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -233,7 +235,7 @@ class _Auditor:
                                            _number_or_none(facts.get("p99_ms"))))
         if not r["allow"]:
             self._violation(r["ts"], r["domain"], "gate", r["operation"], tuple(r["reasons"]),
-                            tuple(facts.items()))
+                            tuple((name, _bounded(value)) for name, value in list(facts.items())[:_MAX_ITEMS]))
             self._log(r, "gate denied", False, ("domain", "operation", "reasons"))
 
     def _gate_unavailable(self, r: dict) -> None:
@@ -268,16 +270,18 @@ class _Auditor:
             del self.open_runs[policy]  # not evaluated in this scrape (stable mode has no canary policy)
 
     def _other(self, r: dict) -> None:
-        details = tuple((name, value) for name, value in r.items() if name not in _NOT_DETAILS)
+        details = tuple((name, _bounded(value)) for name, value in r.items() if name not in _NOT_DETAILS)[:_MAX_ITEMS]
         self.timeline.add(TimelineEntry(r["ts"], r["event"], r.get("outcome") == "failed", self.mode, details, True))
 
     def _violation(self, ts, policy, source, operation, reasons, inputs) -> dict:
         self.occurrences += 1
         return self.violations.add(dict(first_ts=ts, last_ts=ts, policy=policy, source=source,
-                                        operation=operation, count=1, reasons=tuple(reasons), inputs=inputs))
+                                        operation=operation, count=1,
+                                        reasons=tuple(_bounded(reason) for reason in reasons[:_MAX_ITEMS]),
+                                        inputs=inputs))
 
     def _log(self, r: dict, label: str, failed: bool, shown: tuple[str, ...]) -> None:
-        details = tuple((name, r[name]) for name in shown if r.get(name) is not None)
+        details = tuple((name, _bounded(r[name])) for name in shown if r.get(name) is not None)
         self.timeline.add(TimelineEntry(r["ts"], label, failed, self.mode, details))
 
     def result(self) -> AuditData:
@@ -311,6 +315,19 @@ class _TrackTotals:
 def _figures_items(figures) -> tuple[tuple[str, object], ...]:
     shown = ("requests", "errors", "error_rate", "p99_ms", "req_per_s", "window_seconds", "down")
     return tuple((name, getattr(figures, name)) for name in shown if getattr(figures, name) is not None)
+
+
+def _bounded(value):
+    """A value as kept in the report: strings and JSON text cut at _MAX_TEXT characters, so that the kept
+    entries stay small even when a record carries a huge field (a list of reasons stays a list)."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "..."
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [_bounded(item) for item in value[:_MAX_ITEMS]]
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return value if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."
+    return value
 
 
 def _number_or_none(value) -> float | None:

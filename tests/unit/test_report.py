@@ -336,3 +336,16 @@ def test_unknown_event_kinds_show_in_the_timeline_with_their_fields():
     check_markdown(markdown)
     details = [row[3] for row in table_rows(markdown, "Timeline")]
     assert details == ['weight 25, verdict {"allow":true}', "operation promote:stable, steps_done 3, outcome failed"]
+
+
+def test_a_huge_field_is_cut_so_the_kept_entries_stay_small():
+    huge = "x" * 1_000_000
+    records = [gate("12:00:00.000", "canary", "promote:stable", [huge] * 100, {"blob": [huge]}),
+               {"ts": at("12:00:01.000"), "event": "rollout", "payload": {"a": huge}, "note": huge}]
+    data = audit_data(records)
+    (violation,) = data.violations
+    assert len(violation.reasons) == 20 and {len(reason) for reason in violation.reasons} == {503}
+    assert violation.inputs == (("blob", ["x" * 500 + "..."]),)
+    markdown = render_markdown(data)
+    check_markdown(markdown)
+    assert len(markdown) < 30_000
