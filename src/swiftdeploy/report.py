@@ -1,6 +1,7 @@
-"""The audit report (O-7): history records -> AuditData (figures only) -> GitHub-Flavored Markdown.
+"""The audit report (O-7): history records -> AuditData (figures only) -> Markdown and HTML.
 
-audit_data() is the one place that interprets the history; report_markdown.render_markdown() only lays AuditData out.
+audit_data() is the one place that interprets the history; report_markdown.render_markdown() and
+report_html.render_html() only lay AuditData out.
 Both are pure and deterministic: the same records give the same bytes (the period comes from the data,
 never from the clock). A record of an unknown kind counts as "other" and shows in the timeline with its
 fields; a record without ts/event, or without the fields its kind needs (docs/CONTRACTS.md), counts as
