@@ -13,7 +13,7 @@ from pathlib import Path
 from .dashboard import format_ms, format_number, format_percent, format_time
 from .report import EVENT_KINDS, AuditData, Folded, TimelineEntry, Violation
 from .report_periods import duration_text, epoch_seconds, iso_time
-from .report_svg import Series, line_chart
+from .report_svg import MAX_EVENT_LINES, Series, line_chart
 
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em auto;max-width:1100px;padding:0 1em;color:#1b1f24;line-height:1.4}
@@ -124,8 +124,10 @@ def _curves(data: AuditData, limits: Limits) -> list[str]:
               f"{len(data.gate_points.head)} are not drawn." if data.gate_points.folded else "")
     note = (f"Each point is the worst status scrape of one period of {duration_text(period)} per track; a gap is a "
             "time the track did not run (or no scrape saw it). Diamonds are canary gates (filled red: denied), "
-            "at the figures OPA was asked about. Dotted purple lines are mode changes and chaos injections. "
-            "The dashed red line is the canary policy's limit"
+            "at the figures OPA was asked about. "
+            + ("Dotted purple lines are mode changes and chaos injections. " if len(events) <= MAX_EVENT_LINES else
+               f"The {len(events)} mode changes and chaos injections are too many to draw; the tables list them. ")
+            + "The dashed red line is the canary policy's limit"
             + ("" if error_limit is not None or limits.max_p99_ms is not None else " (unknown: no policy data)")
             + "." + folded)
     return charts + [f"<p class=\"note\">{escape(note)}</p>"]

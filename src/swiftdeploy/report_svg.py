@@ -11,6 +11,7 @@ from .report_periods import iso_time
 
 WIDTH, HEIGHT = 960, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 130, 30, 40  # the legend sits in the right margin
+MAX_EVENT_LINES = 40  # more mode changes and chaos than this would hide the curves: the tables list them
 COLOURS = {"stable": "#1f6feb", "canary": "#d97706"}
 LIMIT_COLOUR, DENIED_COLOUR, ALLOWED_COLOUR = "#cf222e", "#cf222e", "#1a7f37"
 
@@ -50,7 +51,8 @@ def line_chart(title: str, series: list[Series], limit: float | None, gates: lis
              'style="max-width:100%;height:auto" font-family="sans-serif" font-size="11">',
              f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{escape(title)}</text>']
     parts += _axes(t0, t1, top, x, y, unit)
-    parts += _events(events, x)
+    if len(events) <= MAX_EVENT_LINES:
+        parts += _events(events, x)
     if limit is not None:
         parts.append(f'<line x1="{LEFT}" y1="{y(limit):.1f}" x2="{WIDTH - RIGHT}" y2="{y(limit):.1f}" '
                      f'stroke="{LIMIT_COLOUR}" stroke-dasharray="6 4"/>')
@@ -61,31 +63,34 @@ def line_chart(title: str, series: list[Series], limit: float | None, gates: lis
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
             parts += [f'<circle cx="{x((start + end) / 2):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"/>'
                       for start, end, v in run]
+    size = 6 if len(gates) <= 60 else 3  # many gates: small marks that do not hide the curves
     for t, v, allowed, label in gates:
         cx, cy = x(t), y(v)
         fill, stroke = ("#ffffff", ALLOWED_COLOUR) if allowed else (DENIED_COLOUR, DENIED_COLOUR)
-        parts.append(f'<path d="M{cx:.1f},{cy - 6:.1f} l6,6 l-6,6 l-6,-6 z" fill="{fill}" stroke="{stroke}" '
-                     f'stroke-width="2"><title>{escape(label)}: {escape(format_number(v))}{unit}</title></path>')
+        parts.append(f'<path d="M{cx:.1f},{cy - size:.1f} l{size},{size} l-{size},{size} l-{size},-{size} z" '
+                     f'fill="{fill}" stroke="{stroke}" stroke-width="{size / 3:g}">'
+                     f'<title>{escape(label)}: {escape(format_number(v))}{unit}</title></path>')
     parts += _legend([s.name for s in series], limit is not None, gates)
     return "\n".join(parts + ["</svg>"])
 
 
 def _events(events: list, x) -> list[str]:
-    """A dotted line per event; its label on the first of two rows where it does not run into the previous
-    label (about 90 px), else only as the line's tooltip."""
+    """A dotted line per event; its label on the first of two rows where it does not overlap the previous
+    label, else only as the line's tooltip."""
     parts, row_ends = [], [float("-inf"), float("-inf")]
     for t, label in events:
         at = x(t)
         parts.append(f'<line x1="{at:.1f}" y1="{TOP}" x2="{at:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#8250df" '
                      f'stroke-dasharray="2 3"><title>{escape(label)}</title></line>')
-        row = next((i for i, end in enumerate(row_ends) if at - end > 90), None)
+        width = 6 * len(label)  # about 6 px a character at font-size 10
+        anchor, left = ("end", at - 3 - width) if at + 3 + width > WIDTH - RIGHT else ("start", at + 3)
+        row = next((i for i, end in enumerate(row_ends) if left > end + 6), None)
         if row is None:
             continue
-        near_right = at > WIDTH - RIGHT - 90
-        anchor, text_x = ("end", at - 3) if near_right else ("start", at + 3)
+        text_x = left + width if anchor == "end" else left
         parts.append(f'<text x="{text_x:.1f}" y="{TOP + 9 + 11 * row}" text-anchor="{anchor}" fill="#8250df" '
                      f'font-size="10">{escape(label)}</text>')
-        row_ends[row] = at
+        row_ends[row] = left + width
     return parts
 
 

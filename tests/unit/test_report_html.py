@@ -127,3 +127,16 @@ def test_a_gate_at_an_end_of_the_calendar_fuzzing_found(ts):
                                     "ts": ts}]), LIMITS)
     assert "s after 1970</text>" in html  # the axis reaches past what datetime can show, and says so
     check_self_contained(html)
+
+
+def test_many_mode_changes_are_left_to_the_tables_and_many_gates_drawn_small():
+    records = []
+    for i in range(30):  # 30 promote/rollback pairs, each with a denied gate: 60 mode changes, 30 gates
+        minute = f"12:{i:02d}"
+        records += [{"ts": at(f"{minute}:00.000"), "event": "promote", "to": "canary", "outcome": "ok"},
+                    gate(f"{minute}:10.000", "canary", "promote:stable", ["too many errors"], {"error_rate": 0.5}),
+                    {"ts": at(f"{minute}:20.000"), "event": "rollback", "outcome": "ok"}]
+    html = render_html(audit_data(records * 3), LIMITS)  # 90 gates
+    assert 'stroke-dasharray="2 3"' not in html and "The 180 mode changes and chaos injections are too many" in html
+    error_chart = html.split("<svg", 2)[1]
+    assert error_chart.count("l3,3 l-3,3") == 90 and error_chart.count("l6,6") == 1  # the legend's diamond
