@@ -1,4 +1,4 @@
-"""audit: reports/audit_report.md from the history, rebuilt only when the history (or report code) changed.
+"""audit: reports/audit_report.md and .html from the history, rebuilt only when the history (or report code) changed.
 
 audit:verify: check the history's chain (history_chain.py); always runs, reads only.
 """
@@ -10,17 +10,20 @@ from .actions import operator_action
 
 HISTORY = Path("reports/history.jsonl")
 REPORT = Path("reports/audit_report.md")
+HTML_REPORT = Path("reports/audit_report.html")
+POLICY_DATA = Path("policies/data.json")
+_CODE = ("report.py", "report_periods.py", "report_markdown.py", "report_html.py", "report_svg.py", "dashboard.py")
 
 
 def task_audit():
-    """Write reports/audit_report.md (timeline, violations) from reports/history.jsonl."""
+    """Write reports/audit_report.md and .html (timeline, violations, curves) from reports/history.jsonl."""
     yield {
         "basename": "audit",
         "doc": task_audit.__doc__,
         "actions": [write_report],
-        "file_dep": ["src/swiftdeploy/report.py", "src/swiftdeploy/report_markdown.py", "src/swiftdeploy/dashboard.py"],
+        "file_dep": [f"src/swiftdeploy/{name}" for name in _CODE],
         "uptodate": [history_unchanged],
-        "targets": [str(REPORT)],
+        "targets": [str(REPORT), str(HTML_REPORT)],
         "clean": True,
         "verbosity": 2,
     }
@@ -34,27 +37,41 @@ def task_audit():
 
 
 def history_unchanged(task, values):
+    # The history only grows (a torn tail is cut, then appended to), so its size and mtime say whether it
+    # changed without reading it: an md5 of a million-record history would read ~500 MB on every run.
     try:
-        digest = hashlib.md5(HISTORY.read_bytes()).hexdigest()
+        stat = HISTORY.stat()
     except FileNotFoundError:
         return False  # the action says there is nothing to report yet
-    task.value_savers.append(lambda: {"history_md5": digest})
-    return values.get("history_md5") == digest
+    try:
+        limits = hashlib.md5(POLICY_DATA.read_bytes()).hexdigest()  # the curves draw its limits
+    except OSError:
+        limits = None
+    signature = [stat.st_ino, stat.st_size, stat.st_mtime_ns, limits]
+    task.value_savers.append(lambda: {"history_signature": signature})
+    return values.get("history_signature") == signature
 
 
 @operator_action
 def write_report():
+    import sys
+
     from swiftdeploy.errors import SwiftDeployError
     from swiftdeploy.files import write_atomic
     from swiftdeploy.history import History
     from swiftdeploy.report import audit_data
+    from swiftdeploy.report_html import policy_limits, render_html
     from swiftdeploy.report_markdown import render_markdown
 
     if not HISTORY.exists():
         raise SwiftDeployError(f"{HISTORY} does not exist yet: deploy first, then audit")
-    data = audit_data(History(HISTORY).read())
+    data = audit_data(History(HISTORY).records())
+    limits, problem = policy_limits(POLICY_DATA)
+    if problem:
+        print(f"audit: no policy limit lines on the curves: {problem}", file=sys.stderr)
     write_atomic(REPORT, render_markdown(data))
-    print(f"wrote {REPORT} from {HISTORY}")
+    write_atomic(HTML_REPORT, render_html(data, limits))
+    print(f"wrote {REPORT} and {HTML_REPORT} from {HISTORY} ({data.records} records)")
 
 
 @operator_action

@@ -108,6 +108,44 @@ class History:
                         self.path, len(lines) + 1, len(tail))
         return records
 
+    def records(self) -> Iterator[dict]:
+        """Every record, one at a time (memory does not grow with the file); skips as read() does.
+
+        The shared lock is held only to find where the last whole line ends, not for the whole read: status
+        appends a record every 2 s and must not wait for an audit. Bytes before that point never change (the
+        file is append-only and a repair only cuts after the last newline), so they are read unlocked.
+        """
+        try:
+            file = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise HistoryError(f"cannot read history {self.path}: {err.strerror}") from None
+        with file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_SH)
+                size = os.fstat(file.fileno()).st_size
+                end = _end_of_last_line(file.fileno(), size)
+                fcntl.flock(file, fcntl.LOCK_UN)
+            except OSError as err:
+                raise HistoryError(f"cannot read history {self.path}: {err.strerror}") from None
+            number, offset = 0, 0
+            for raw in file:
+                if offset >= end:
+                    break
+                number, offset = number + 1, offset + len(raw)
+                if not raw.strip():
+                    continue
+                record, problem = _parse_line(raw[:-1])  # every line before `end` ends with its newline
+                if problem:
+                    place = "last line" if offset == end == size else "a line in the middle of the file"
+                    log.warning("%s:%d: skipped %s: %s", self.path, number, place, problem)
+                else:
+                    yield record
+        if end < size:
+            log.warning("%s:%d: skipped a torn last line (%d bytes, no newline: an interrupted write)",
+                        self.path, number + 1, size - end)
+
     def events(self, kind: str | None = None) -> Iterator[dict]:
         """Records in file order, only those whose event is `kind` when given."""
         return (record for record in self.read() if kind is None or record["event"] == kind)

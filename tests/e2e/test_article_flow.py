@@ -1,11 +1,13 @@
 """The article's flow against the real engine, nginx and OPA, start to teardown."""
 
 import json
+import re
 import time
 
 import pytest
 import requests
 
+from chromiumkit import check_self_contained, screenshot
 from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, doit, history, make_project, manifest_of, ok,
                       public_url, remove_everything, require_engine, swiftdeploy)
 
@@ -34,6 +36,8 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
 
         ok(swiftdeploy(project, "chaos", "error", "--rate", "0.9"))
         time.sleep(1)
+        failing = ok(swiftdeploy(project, "status", "--once"))  # a scrape for the audit's curves
+        assert "FAIL canary" in failing.stdout
         gate = doit(project, "canary-gate")
         assert gate.returncode == 1
         assert "denied by the canary policy: error rate" in gate.stderr
@@ -67,6 +71,7 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
     report = (project / "reports" / "audit_report.md").read_text()
     assert "# SwiftDeploy Audit Report" in report
     assert "chaos error" in report and "gate denied" in report and "error rate" in report
+    check_html_report(project / "reports")
 
     ok(swiftdeploy(project, "teardown"))
     assert containers(manifest_of(project).project) == []
@@ -77,6 +82,7 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
         ("gate", "infra", True), ("deploy", "stable", "ok"),
         ("gate", "infra", True), ("promote", "canary", "ok"),
         ("chaos", "error", "ok"),
+        ("status", "canary", None),
         ("gate", "canary", False), ("gate", "canary", False), ("gate", "canary", False),
         ("promote", "stable", "failed"),
         ("chaos", "recover", "ok"),
@@ -87,3 +93,17 @@ def test_deploy_canary_chaos_gates_recover_promote_status_audit_teardown(project
     assert kinds == expected, kinds
     verified = ok(swiftdeploy(project, "audit", "verify"))  # the chain the real operations wrote, whole
     assert f"reports/history.jsonl: intact: records 1-{len(kinds)} chained, lines 1-{len(kinds)}" in verified.stdout
+
+
+def check_html_report(reports):
+    """The HTML report draws the canary's failing scrape and the denied gates, and renders in Chromium."""
+    html = (reports / "audit_report.html").read_text()
+    error_chart, latency_chart = html.split("<svg")[1:3]
+    assert 'stroke="#d97706"' in error_chart, "the canary's error-rate curve"
+    assert 'stroke-dasharray="6 4"' in error_chart and 'stroke-dasharray="6 4"' in latency_chart, "the limits"
+    denied = re.findall(r"<title>canary gate denied at [^<]*: (\d+(?:\.\d+)?)%</title>", error_chart)
+    assert len(denied) == 3 and all(float(rate) > 50 for rate in denied), denied
+    assert re.search(r"<title>canary gate allowed at [^<]*: 0%</title>", error_chart)
+    assert "promote:stable</code> gate denied" in html
+    check_self_contained(html)
+    screenshot(reports / "audit_report.html", reports / "audit_report.png")

@@ -206,3 +206,39 @@ def test_writer_killed_mid_stream_loses_at_most_its_last_line(tmp_path, caplog):
         assert warnings_in(caplog) == []
         assert lines_of(path)[-1] == mark
     print(f"torn tails seen: {torn} of 6 kills")
+
+
+@pytest.mark.parametrize("content", [
+    b'{"ts": "t", "event": "a"}\nnot json\n\xff\xfe\n[1, 2]\n\n{"ts": "t", "event": "b"}\n{"event"\n',
+    b'{"ts": "t", "event": "a"}\n{"ts": "t", "event": "b"}\n{"ts": "t", "event": "torn", "pad": "xx',
+    b'{"ts": "t", "ev' + b"x" * 200_000,
+    b"",
+])
+def test_records_streams_what_read_returns_with_the_same_warnings(tmp_path, caplog, content):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        whole = History(path).read()
+    read_warnings = warnings_in(caplog)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        streamed = list(History(path).records())
+    assert streamed == whole and warnings_in(caplog) == read_warnings
+
+
+def test_records_of_a_missing_file_is_empty(tmp_path):
+    assert list(History(tmp_path / "none.jsonl").records()) == []
+
+
+def test_records_holds_no_lock_between_records_and_stops_where_it_started(tmp_path):
+    path = tmp_path / "h.jsonl"
+    history = History(path)
+    for n in range(3):
+        history.append("deploy", n=n)
+    stream = history.records()
+    assert next(stream)["n"] == 0
+    # another process appends (taking the exclusive lock) while the reader is paused mid-file
+    subprocess.run([sys.executable, "-c", f"from swiftdeploy.history import History; "
+                    f"History({str(path)!r}).append('deploy', n=3)"], check=True, timeout=10)
+    assert [r["n"] for r in stream] == [1, 2]
+    assert [r["n"] for r in history.records()] == [0, 1, 2, 3]

@@ -42,9 +42,14 @@ def status(clock, mode, stable, canary=None, chaos="none", canary_policy=None, i
             "policies": policies}
 
 
-def gate(clock, domain, operation, reasons=()):
+def gate(clock, domain, operation, reasons=(), facts=None):
     return {"ts": at(clock), "event": "gate", "domain": domain, "operation": operation,
-            "input": {"note": "what OPA was asked"}, "allow": not reasons, "reasons": list(reasons)}
+            "input": facts or {"note": "what OPA was asked"}, "allow": not reasons, "reasons": list(reasons)}
+
+
+def canary_facts(requests, error_rate, p99_ms):
+    return {"window_seconds": 30.0, "requests": requests, "errors": round(error_rate * requests),
+            "error_rate": error_rate, "p99_ms": p99_ms}
 
 
 def error_rate_reason(rate):
@@ -74,14 +79,14 @@ def realistic_history() -> list[dict]:
         failing_canary("12:03:35.000", 0.9012, 243),
         failing_canary("12:03:40.000", 0.8921, 241),
         failing_canary("12:03:45.000", 0.9037, 244),
-        gate("12:04:00.000", "canary", "promote:stable", [error_rate_reason(0.9037)]),
+        gate("12:04:00.000", "canary", "promote:stable", [error_rate_reason(0.9037)], canary_facts(244, 0.9037, 38.2)),
         {"ts": at("12:04:00.050"), "event": "promote", "to": "stable", "outcome": "failed", "from_mode": "canary",
          "version": "1.0.0", "canary_version": "1.1.0", "weight": 100,
          "error": "canary gate denied: error_rate 0.9037 is above the limit 0.01"},
         {"ts": at("12:04:30.000"), "event": "chaos", "outcome": "ok", "mode": "recover", "status_code": 200},
         status("12:05:05.000", "canary", NO_TRAFFIC, track(8.2, 0.0, 40.3, 246, 0)),
         status("12:05:10.000", "canary", NO_TRAFFIC, track(8.3, 0.0, 40.1, 249, 0)),
-        gate("12:05:45.000", "canary", "promote:stable"),
+        gate("12:05:45.000", "canary", "promote:stable", facts=canary_facts(249, 0.0, 40.3)),
         {"ts": at("12:05:52.250"), "event": "promote", "to": "stable", "outcome": "ok", "from_mode": "canary",
          "version": "1.1.0", "canary_version": None, "weight": None},
         status("12:06:30.000", "stable", track(8.6, 0.0, 40.8, 258, 0)),
@@ -285,3 +290,62 @@ def test_bare_records_of_every_kind_are_malformed_not_fatal():
     data = audit_data(records)  # each lacks the fields its kind needs
     assert data.counts["malformed"] == data.records == len(EVENT_KINDS)
     check_markdown(render_markdown(data))
+
+
+def test_a_day_of_scrapes_every_2_s_folds_into_quarter_hours():
+    records = [status(f"{h:02d}:{m:02d}:{s:02d}.000", "stable", track(8.0, 0.001 * (h + 1), 40.0 + h, 240, 0))
+               for h in range(24) for m in range(60) for s in range(0, 60, 2)]
+    data = audit_data(records)
+    assert data.counts["status"] == 43_200
+    assert (data.period_seconds, len(data.periods)) == (900, 96)
+    assert data.periods[0].tracks["stable"].scrapes == 450
+    assert data.periods[-1].tracks["stable"].p99_ms_max == 63.0
+    markdown = render_markdown(data)
+    check_markdown(markdown)
+    rows = table_rows(markdown, "Status per period (15 minutes)")
+    assert len(rows) == 96 and rows[-1][:4] == ["2026-11-26 23:45:00", "`stable`", "450", "2.40% / 2.40%"]
+
+
+def test_1500_denied_gates_keep_the_first_and_last_500_and_say_how_many_were_folded():
+    denials = [gate(f"{12 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000", "canary", "promote:stable",
+                    [f"denial number {i}"]) for i in range(1500)]
+    data = audit_data(denials)
+    assert (data.violations.total, data.violations.folded, data.violation_occurrences) == (1500, 500, 1500)
+    assert [v.reasons for v in data.violations][499:501] == [("denial number 499",), ("denial number 1000",)]
+    assert (data.timeline.total, len(data.timeline.head), len(data.timeline.tail)) == (1500, 500, 500)
+    markdown = render_markdown(data)
+    check_markdown(markdown)
+    rows = table_rows(markdown, "Policy violations")
+    assert len(rows) == 1001 and rows[500] == ["500 more folded here"] + ["..."] * 5
+    assert rows[-1][-1] == "denial number 1499"
+    assert "| Policy violations | 1500 (1500 occurrences) |" in markdown
+
+
+def test_unknown_event_kinds_show_in_the_timeline_with_their_fields():
+    records = [
+        {"ts": at("12:00:00.000"), "event": "rollout_step", "weight": 25, "verdict": {"allow": True}, "hash": "ab12",
+         "prev": "cd34"},
+        {"ts": at("12:00:01.000"), "event": "interrupted", "operation": "promote:stable", "steps_done": 3,
+         "outcome": "failed"},
+    ]
+    data = audit_data(records)
+    assert data.counts["other"] == 2
+    assert [(e.event, e.failed, e.unknown_kind) for e in data.timeline] == [
+        ("rollout_step", False, True), ("interrupted", True, True)]
+    markdown = render_markdown(data)
+    check_markdown(markdown)
+    details = [row[3] for row in table_rows(markdown, "Timeline")]
+    assert details == ['weight 25, verdict {"allow":true}', "operation promote:stable, steps_done 3, outcome failed"]
+
+
+def test_a_huge_field_is_cut_so_the_kept_entries_stay_small():
+    huge = "x" * 1_000_000
+    records = [gate("12:00:00.000", "canary", "promote:stable", [huge] * 100, {"blob": [huge]}),
+               {"ts": at("12:00:01.000"), "event": "rollout", "payload": {"a": huge}, "note": huge}]
+    data = audit_data(records)
+    (violation,) = data.violations
+    assert len(violation.reasons) == 20 and {len(reason) for reason in violation.reasons} == {503}
+    assert violation.inputs == (("blob", ["x" * 500 + "..."]),)
+    markdown = render_markdown(data)
+    check_markdown(markdown)
+    assert len(markdown) < 30_000
