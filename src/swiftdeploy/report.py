@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from .dashboard import MalformedStatus, Snapshot, snapshot_from_record
 from .report_periods import Period, PeriodFolder, epoch_seconds
 
-EVENT_KINDS = ("deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "status", "teardown")
+EVENT_KINDS = ("deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "status", "teardown",
+               "rollout", "rollout_step", "rollout_verdict")
 DOWN, UNKNOWN = "down", "unknown"
 KEEP = 500
 _MAX_TEXT, _MAX_ITEMS = 500, 20  # what one kept entry holds of a string or JSON value, of a list or object
-_NOT_DETAILS = ("ts", "event", "hash", "prev")  # an unknown kind's fields shown as its details, but these
+_NOT_DETAILS = ("ts", "event", "chain", "hmac")  # an unknown kind's fields shown as its details, but these
 # A figure inside a reason ("error_rate 0.9 is above the limit 0.01"), not a digit inside a name (load_1m).
 _FIGURE = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -160,6 +161,11 @@ _REQUIRED = {  # kind -> {field: check}: the fields audit_data reads without a d
     "gate": {"domain": _text_field, "operation": _text_field, "allow": lambda v: isinstance(v, bool),
              "reasons": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)},
     "gate_unavailable": {"domain": _text_field, "operation": _text_field},
+    "rollout": {"phase": _text_field},
+    "rollout_step": {"step": lambda v: isinstance(v, int), "weight": lambda v: isinstance(v, int)},
+    "rollout_verdict": {"step": lambda v: isinstance(v, int), "weight": lambda v: isinstance(v, int),
+                        "verdict": _text_field,
+                        "reasons": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)},
 }
 
 
@@ -243,6 +249,38 @@ class _Auditor:
         why = f"could not ask OPA: {r.get('error') or 'no error given'}"
         self._violation(r["ts"], r["domain"], "unavailable", r["operation"], (why,), ())
         self._log(r, "gate unavailable", False, ("domain", "operation", "error"))
+
+    def _rollout(self, r: dict) -> None:
+        if r["phase"] == "start":
+            self._log(r, "rollout start", False, ("canary_version", "version", "steps", "from_step"))
+            return
+        outcome = r.get("outcome")
+        if outcome == "promoted" and self.mode != "stable":
+            self.mode_changes.add(ModeChange(r["ts"], self.mode, "stable", "rollout", r.get("version"), None))
+            self.mode = "stable"
+        self._log(r, f"rollout {str(outcome).replace('_', ' ')}", outcome not in ("promoted", "stopped"),
+                  ("version", "analyses", "seconds", "reasons"))
+
+    def _rollout_step(self, r: dict) -> None:
+        if self.mode != "canary":
+            self.mode_changes.add(ModeChange(r["ts"], self.mode, "canary", "rollout", None, r.get("canary_version")))
+            self.mode = "canary"
+        self._log(r, f"rollout step {r['step']}/{r.get('steps', '?')}: canary at {r['weight']}%", False,
+                  ("canary_version",))
+
+    def _rollout_verdict(self, r: dict) -> None:
+        """Every analysis draws a point on the canary's curves; a failed one is a violation."""
+        facts = r.get("input") if isinstance(r.get("input"), dict) else {}
+        epoch = epoch_seconds(r["ts"])
+        if r["verdict"] in ("pass", "fail") and epoch is not None:
+            self.gate_points.add(GatePoint(r["ts"], epoch, r["verdict"] == "pass",
+                                           _number_or_none(facts.get("error_rate")),
+                                           _number_or_none(facts.get("p99_exact_ms", facts.get("p99_ms")))))
+        if r["verdict"] == "fail":
+            flat = [(name, value) for name, value in facts.items() if not isinstance(value, dict)]
+            self._violation(r["ts"], "canary", "gate", f"rollout step {r['step']} ({r['weight']}%)",
+                            tuple(r["reasons"]), tuple((n, _bounded(v)) for n, v in flat[:_MAX_ITEMS]))
+            self._log(r, "rollout analysis failed", True, ("step", "weight", "reasons"))
 
     def _status(self, snapshot: Snapshot) -> None:
         if self.mode == UNKNOWN:

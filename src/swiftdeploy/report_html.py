@@ -234,4 +234,8 @@ _DETAIL = {  # record field -> how the Details cell shows it
     "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
     "clean": lambda v: "<code>generated/</code> removed" if v is True else "<code>generated/</code> kept",
     "error": lambda v: f"error: {_text(v)}",
+    "steps": lambda v: "steps " + ", ".join(f"{_value(w)}%" for w in v) if isinstance(v, list) else f"steps {_value(v)}",
+    "from_step": lambda v: f"from step {_value(v)}",
+    "step": lambda v: f"step {_value(v)}",
+    "analyses": lambda v: f"{_value(v)} analyses",
 }

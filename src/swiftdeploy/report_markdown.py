@@ -160,4 +160,8 @@ _DETAIL = {  # record field -> how the Details cell shows it
     "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
     "clean": lambda v: "`generated/` removed" if v is True else "`generated/` kept",
     "error": lambda v: f"error: {_text(v)}",
+    "steps": lambda v: "steps " + ", ".join(f"{_number(w)}%" for w in v) if isinstance(v, list) else f"steps {_number(v)}",
+    "from_step": lambda v: f"from step {_number(v)}",
+    "step": lambda v: f"step {_number(v)}",
+    "analyses": lambda v: f"{_number(v)} analyses",
 }

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 import requests
 
+from chromiumkit import check_self_contained, screenshot
 from stackkit import SteadyLoad, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
 from swiftdeploy.manifest_edit import set_fields
 
@@ -94,6 +95,14 @@ def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cle
     assert seconds < 45
     assert {body["version"] for body in (requests.get(public_url(project) + "/", timeout=5).json() for _ in range(20))} == {"1.0.0"}
     assert events(project, "rollout")[-1]["outcome"] == "rolled_back"
+
+    ok(swiftdeploy(project, "audit"))  # deploy, canary, chaos, failed analysis, rollback: the report shows each
+    html = (project / "reports" / "audit_report.html").read_text()
+    error_chart = html.split("<svg")[1]
+    assert re.search(r"<title>canary gate denied at [^<]*: (\d+(?:\.\d+)?)%</title>", error_chart), error_chart[:2000]
+    assert "rollout step 1 (20%)</code> gate denied" in html and "rollout rolled back" in html
+    check_self_contained(html)
+    screenshot(project / "reports" / "audit_report.html", project / "reports" / "audit_report.png")
 
 
 def test_a_slow_canary_is_caught_by_the_p99_rule_with_the_exact_and_estimated_figures(tmp_path, cleanup):

@@ -169,7 +169,8 @@ def test_audit_data_of_the_realistic_history():
     data = audit_data(realistic_history())
     assert (data.first_ts, data.last_ts, data.records) == (at("12:00:00.100"), at("12:10:00.000"), 21)
     assert data.counts == {"deploy": 1, "promote": 3, "rollback": 0, "chaos": 2, "gate": 4,
-                           "gate_unavailable": 0, "status": 10, "teardown": 1, "other": 0, "malformed": 0}
+                           "gate_unavailable": 0, "status": 10, "teardown": 1, "rollout": 0, "rollout_step": 0,
+                           "rollout_verdict": 0, "other": 0, "malformed": 0}
     assert [(c.from_mode, c.to_mode, c.cause) for c in data.mode_changes] == [
         ("unknown", "stable", "deploy"), ("stable", "canary", "promote"), ("canary", "stable", "promote"),
         ("stable", "down", "teardown")]
@@ -323,15 +324,15 @@ def test_1500_denied_gates_keep_the_first_and_last_500_and_say_how_many_were_fol
 
 def test_unknown_event_kinds_show_in_the_timeline_with_their_fields():
     records = [
-        {"ts": at("12:00:00.000"), "event": "rollout_step", "weight": 25, "verdict": {"allow": True}, "hash": "ab12",
-         "prev": "cd34"},
+        {"ts": at("12:00:00.000"), "event": "canary_mirror", "weight": 25, "verdict": {"allow": True}, "hmac": "ab12",
+         "chain": 7},
         {"ts": at("12:00:01.000"), "event": "interrupted", "operation": "promote:stable", "steps_done": 3,
          "outcome": "failed"},
     ]
     data = audit_data(records)
     assert data.counts["other"] == 2
     assert [(e.event, e.failed, e.unknown_kind) for e in data.timeline] == [
-        ("rollout_step", False, True), ("interrupted", True, True)]
+        ("canary_mirror", False, True), ("interrupted", True, True)]
     markdown = render_markdown(data)
     check_markdown(markdown)
     details = [row[3] for row in table_rows(markdown, "Timeline")]
@@ -349,3 +350,33 @@ def test_a_huge_field_is_cut_so_the_kept_entries_stay_small():
     markdown = render_markdown(data)
     check_markdown(markdown)
     assert len(markdown) < 30_000
+
+
+def test_a_rollout_shows_its_steps_failed_analyses_and_outcome():
+    canary = {"window_seconds": 10, "requests": 80, "errors": 16, "error_rate": 0.2, "p99_ms": 12.0,
+              "p99_exact_ms": 30.0, "stable": {"requests": 300, "errors": 0}}
+    records = [
+        {"ts": at("12:00:00.000"), "event": "deploy", "outcome": "ok", "mode": "stable", "version": "1.0.0"},
+        {"ts": at("12:00:10.000"), "event": "rollout", "phase": "start", "canary_version": "1.1.0", "steps": [20, 100]},
+        {"ts": at("12:00:12.000"), "event": "rollout_step", "step": 1, "steps": 2, "weight": 20, "canary_version": "1.1.0"},
+        {"ts": at("12:00:14.000"), "event": "rollout_verdict", "step": 1, "weight": 20, "verdict": "insufficient",
+         "reasons": ["only 3 requests"], "input": None},
+        {"ts": at("12:00:24.000"), "event": "rollout_verdict", "step": 1, "weight": 20, "verdict": "fail",
+         "reasons": ["error rate 20.00% is above the limit 1.00%"], "input": canary},
+        {"ts": at("12:00:30.000"), "event": "rollback", "outcome": "ok", "from_mode": "canary", "version": "1.0.0"},
+        {"ts": at("12:00:31.000"), "event": "rollout", "phase": "end", "outcome": "rolled_back",
+         "reasons": ["1 failed analysis in a row at step 1 (20%)"], "analyses": 2},
+    ]
+    data = audit_data(records)
+    assert data.counts["rollout_verdict"] == 2 and data.counts["other"] == 0
+    assert [(e.event, e.failed) for e in data.timeline] == [
+        ("deploy", False), ("rollout start", False), ("rollout step 1/2: canary at 20%", False),
+        ("rollout analysis failed", True), ("rollback", False), ("rollout rolled back", True)]
+    assert [(m.from_mode, m.to_mode, m.cause) for m in data.mode_changes] == [
+        ("unknown", "stable", "deploy"), ("stable", "canary", "rollout"), ("canary", "stable", "rollback")]
+    [violation] = data.violations
+    assert (violation.operation, violation.reasons) == ("rollout step 1 (20%)", ("error rate 20.00% is above the limit 1.00%",))
+    assert dict(violation.inputs)["p99_exact_ms"] == 30.0 and "stable" not in dict(violation.inputs)
+    [point] = data.gate_points
+    assert (point.allow, point.error_rate, point.p99_ms) == (False, 0.2, 30.0)
+    check_markdown(render_markdown(data))
