@@ -44,7 +44,7 @@ def project(tmp_path, **schedule):
 
 
 def events(root, world, kind):
-    return fake_stack(root, world).history.events(kind)
+    return list(fake_stack(root, world).history.events(kind))
 
 
 def test_passing_analyses_walk_every_step_and_promote(tmp_path):
@@ -143,3 +143,23 @@ def test_killed_at_every_point_then_rollback_or_a_rerun_converges(tmp_path, then
                 continue  # the promotion had committed: there is nothing left to roll out
             ScriptedRollout(stack, [PASS]).run()
             assert_converged(root, world, "stable", "1.1.0")
+
+
+def test_ctrl_c_stops_at_the_step_in_one_line_and_a_rerun_goes_on(tmp_path):
+    from swiftdeploy.errors import SwiftDeployError
+
+    root, world = project(tmp_path)
+
+    class Interrupted(ScriptedRollout):
+        def _judge(self):
+            if self.analyses == 5:  # the second analysis of step 2
+                raise KeyboardInterrupt
+            return super()._judge()
+
+    with pytest.raises(SwiftDeployError) as stopped:
+        Interrupted(fake_stack(root, world), [PASS]).run()
+    assert str(stopped.value).startswith("rollout stopped (Ctrl-C) at step 2/3: the canary keeps 50%")
+    assert events(root, world, "rollout")[-1]["outcome"] == "stopped"
+    assert_converged(root, world, "canary", "1.0.0")  # a state the manifest names: canary at the step's weight
+    assert ScriptedRollout(fake_stack(root, world), [PASS]).run().outcome == "promoted"
+    assert [e["weight"] for e in events(root, world, "rollout_step")] == [20, 50, 50, 100]

@@ -1,0 +1,95 @@
+"""The analysis window and nginx's request log: what the rollout, the canary gate and status judge on."""
+
+import json
+from types import SimpleNamespace
+
+from swiftdeploy import requestlog
+from swiftdeploy.analysis import Sampler
+from swiftdeploy.metrics import parse
+
+METRICS = """\
+# TYPE http_requests_total counter
+http_requests_total{{method="GET",path="/",status_code="200"}} {ok}
+http_requests_total{{method="GET",path="/",status_code="500"}} {bad}
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{{le="0.1",method="GET",path="/"}} {fast}
+http_request_duration_seconds_bucket{{le="+Inf",method="GET",path="/"}} {total}
+http_request_duration_seconds_count{{method="GET",path="/"}} {total}
+"""
+
+
+def scrape(at: float, ok: int = 0, bad: int = 0):
+    total = ok + bad
+    return parse(METRICS.format(ok=ok, bad=bad, fast=total, total=total), at=at, wall=1_000_000 + at)
+
+
+def sampler_with(track: str, scrapes, window: float = 5.0) -> Sampler:
+    sampler = Sampler(SimpleNamespace(runtime=None), window)
+    sampler.scrapes[track].extend(scrapes)
+    return sampler
+
+
+def test_a_window_is_never_shorter_than_asked_once_enough_time_has_passed():
+    # scrapes every ~2 s with jitter: 0, 1.98, 4.02, 5.97, 8.01
+    sampler = sampler_with("canary", [scrape(t, ok=int(t * 10)) for t in (0, 1.98, 4.02, 5.97, 8.01)])
+    w, base, latest = sampler.window("canary")
+    assert (base.at, latest.at) == (1.98, 8.01) and w.seconds >= 5.0  # the newest base a whole window old
+    early = sampler_with("canary", [scrape(t) for t in (0, 1.98, 4.02)])
+    assert early.window("canary")[0].seconds == 4.02  # not yet a whole window: as long as the scrapes allow
+    assert sampler_with("canary", [scrape(0)]).window("canary") is None
+
+
+def line(t, status=200, rt=0.02, mode="", up="200", pin="", split="", uri="/"):
+    return json.dumps({"t": t, "s": status, "rt": rt, "mode": mode, "up": up, "pin": pin, "split": split, "uri": uri})
+
+
+def test_the_request_log_counts_user_requests_per_serving_track():
+    text = "\n".join([
+        line(1.0, mode="canary", rt=0.5), line(1.1, rt=0.01), line(1.2, status=500, up="500", rt=0.03),
+        line(1.3, uri="/healthz"), line(1.4, uri="/metrics"), line(1.5, uri="/chaos", mode="canary"),
+        line(1.6, pin="stable"), line(1.7, status=502, up="502, 502", mode=""), line(1.8, status=502, up=""),
+        line(1.9, uri="/?a=1", split="07", mode="canary", rt=0.7), "not json", '{"t": 1}',
+    ]) + "\n"
+    requests, unreadable = requestlog.parse(text)
+    assert unreadable == 2
+    assert [(r.track, r.status, r.sticky) for r in requests] == [
+        ("canary", 200, False), ("stable", 200, False), ("stable", 500, False), ("stable", 502, False),
+        (None, 502, False), ("canary", 200, True)]
+    canary = requestlog.exact(requests, "canary")
+    assert (canary.requests, canary.errors, canary.p99_ms) == (2, 0, 700.0)
+    stable = requestlog.exact(requests, "stable")
+    assert (stable.requests, stable.errors) == (3, 2)
+    assert requestlog.split(requests) == {"requests": 5, "canary_share": 0.4, "new_client_requests": 4,
+                                          "new_client_canary_share": 0.25, "unserved": 1}
+
+
+def test_nearest_rank_p99():
+    assert requestlog.nearest_rank([], 0.99) is None
+    values = [i / 1000 for i in range(1, 201)]  # 1..200 ms
+    assert requestlog.nearest_rank(values, 0.99) == 198.0
+    assert requestlog.nearest_rank([0.5], 0.99) == 500.0
+
+
+class LogRuntime:
+    """nginx's log file, read the way RequestLog asks the container to (stat, then tail from an offset)."""
+
+    def __init__(self):
+        self.data = b""
+
+    def exec(self, service, command):
+        offset = int(command[-1])
+        body = self.data[offset - 1:] if offset > 0 else b""
+        return SimpleNamespace(returncode=0, stdout=f"{len(self.data)}\n" + body.decode(), stderr="")
+
+
+def test_the_reader_takes_only_new_whole_lines_and_survives_a_truncated_log():
+    runtime = LogRuntime()
+    runtime.data = (line(1.0) + "\n").encode()
+    log = requestlog.RequestLog(runtime)
+    assert log.read() == []  # the first read positions at the end: what came before is not this window's
+    runtime.data += (line(2.0) + "\n" + line(3.0)[:10]).encode()  # a line nginx is still writing
+    assert [r.at for r in log.read()] == [2.0]
+    runtime.data += (line(3.0)[10:] + "\n").encode()
+    assert [r.at for r in log.read()] == [3.0]
+    runtime.data = (line(4.0) + "\n").encode()  # rotated or truncated: start again from its beginning
+    assert [r.at for r in log.read()] == [4.0]
