@@ -82,6 +82,8 @@ def set_canary_version(project, version: str) -> None:
 NEW_VERSIONS = [f"1.{minor}.0" for minor in range(1, 10)]
 
 
+# Five killed promotions under load: about 40 s a round on a quiet machine, 75 s on a loaded one.
+@pytest.mark.timeout(900)
 def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(project):
     rng = random.Random(6)
     ok(swiftdeploy(project, "deploy"))
@@ -112,6 +114,8 @@ def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(
     assert load.total > 1000
 
 
+# Five killed promotions under load: about 40 s a round on a quiet machine, 75 s on a loaded one.
+@pytest.mark.timeout(900)
 def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
     rng = random.Random(7)
     ok(swiftdeploy(project, "deploy"))

@@ -158,7 +158,7 @@ def test_the_split_is_exact_for_new_clients_and_sticky_as_the_weight_rises(tmp_p
 
 
 def test_status_shows_the_rollout_and_a_sigkilled_rollout_goes_on_when_run_again(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=20)
+    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=10)
     cleanup(project)
 
     def start(name):
