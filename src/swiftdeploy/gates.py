@@ -4,7 +4,6 @@ import time
 
 from .errors import SwiftDeployError
 from .facts import host_facts
-from .metrics import parse, window
 from .policy import Decision, PolicyUnavailable
 from .stack import Stack
 
@@ -81,16 +80,6 @@ def canary_facts(stack: Stack, seconds: float | None = None) -> dict:
     time.sleep(sampler.window_seconds)
     sampler.sample()
     return sampler.gate_input()
-
-
-def window_facts(w) -> dict:
-    return {
-        "window_seconds": round(w.seconds, 3),
-        "requests": round(w.requests),
-        "errors": round(w.errors),
-        "error_rate": None if w.error_rate is None else round(w.error_rate, 6),
-        "p99_ms": None if w.p99_seconds is None else round(w.p99_seconds * 1000, 3),
-    }
 
 
 ROLLBACK_HINT = "to drop the canary instead: ./swiftdeploy rollback (doit rollback)"
