@@ -26,10 +26,17 @@ def project_with(tmp_path, **canary):
 
 @pytest.fixture
 def cleanup():
+    """Registers projects (and background rollouts) to remove after the test, however it ended: a rollout
+    left running after a failed assertion would bring the stack back up behind the teardown."""
     made = []
     yield made.append
-    for project in made:
-        remove_everything(project)
+    for thing in made:
+        if isinstance(thing, subprocess.Popen):
+            thing.kill()
+            thing.wait()
+    for thing in made:
+        if not isinstance(thing, subprocess.Popen):
+            remove_everything(thing)
 
 
 def events(project, kind):
@@ -68,11 +75,12 @@ def test_a_healthy_canary_walks_every_step_and_is_promoted_without_a_failed_requ
     assert gate["allow"] is True and gate["verdict"] == "pass" and gate["operation"] == "rollout"
 
 
-def run_rollout_with_chaos(project, *chaos_words, threads=3):
+def run_rollout_with_chaos(project, cleanup, *chaos_words, threads=3):
     """Start the rollout, inject chaos once its first step serves, wait for it to end; (result, injected at)."""
     with SteadyLoad(public_url(project), threads=threads):
         process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cleanup(process)
         wait_for(lambda: events(project, "rollout_step"))
         ok(swiftdeploy(project, "chaos", *chaos_words))
         injected = time.time()
@@ -83,7 +91,7 @@ def run_rollout_with_chaos(project, *chaos_words, threads=3):
 def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cleanup):
     project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=30)
     cleanup(project)
-    result, injected = run_rollout_with_chaos(project, "error", "--rate", "0.2")
+    result, injected = run_rollout_with_chaos(project, cleanup, "error", "--rate", "0.2")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "rolled back by itself" in result.stderr and "error rate" in result.stderr
     services = manifest_of(project).services
@@ -108,7 +116,7 @@ def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cle
 def test_a_slow_canary_is_caught_by_the_p99_rule_with_the_exact_and_estimated_figures(tmp_path, cleanup):
     project = project_with(tmp_path, steps=[20, 100], step_seconds=30)
     cleanup(project)
-    result, _ = run_rollout_with_chaos(project, "slow", "--duration", "1", threads=10)
+    result, _ = run_rollout_with_chaos(project, cleanup, "slow", "--duration", "1", threads=10)
     assert result.returncode == 1, result.stdout + result.stderr
     failed = [v for v in events(project, "rollout_verdict") if v["verdict"] == "fail"][-1]
     assert any(reason.startswith("p99 (exact) ") for reason in failed["reasons"]), failed
@@ -163,8 +171,10 @@ def test_status_shows_the_rollout_and_a_sigkilled_rollout_goes_on_when_run_again
 
     def start(name):
         output = (tmp_path / name).open("w")
-        return subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
-                                stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
+                                   stdout=output, stderr=subprocess.STDOUT)
+        cleanup(process)
+        return process
 
     with SteadyLoad(public_url(project)) as load:
         process = start("first.out")
