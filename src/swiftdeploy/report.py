@@ -142,6 +142,29 @@ class AuditData:
     gate_points: Folded  # of GatePoint
 
 
+# How a timeline's Details cell shows a record field: how its value is escaped, and the words around it.
+_DETAIL_FORMS = {
+    "from_mode": ("code", "from {}"), "version": ("code", "stable {}"), "canary_version": ("code", "canary {}"),
+    "weight": ("number", "weight {}%"), "seconds": ("number", "took {} s"), "rate": ("number", "rate {}"),
+    "duration": ("number", "duration {} s"), "status_code": ("number", "app answered {}"),
+    "domain": ("code", "policy {}"), "operation": ("code", "operation {}"), "error": ("text", "error: {}"),
+    "steps": ("number", "steps {}"), "from_step": ("number", "from step {}"), "step": ("number", "step {}"),
+    "analyses": ("number", "{} analyses"),
+}
+
+
+def detail(name: str, value, code, number, text) -> str:
+    """One field of a timeline entry in words; `code`, `number` and `text` are the renderer's own escapes."""
+    if name == "reasons":
+        return "reasons: " + ("; ".join(text(reason) for reason in value) or "none given")
+    if name == "clean":
+        return f"{code('generated/')} {'removed' if value is True else 'kept'}"
+    if name == "steps" and isinstance(value, list):
+        return "steps " + ", ".join(f"{number(weight)}%" for weight in value)
+    kind, form = _DETAIL_FORMS[name]
+    return form.format({"code": code, "number": number, "text": text}[kind](value))
+
+
 def audit_data(records: Iterable) -> AuditData:
     auditor = _Auditor()
     for record in records:

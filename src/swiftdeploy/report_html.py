@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 
 from .dashboard import format_ms, format_number, format_percent, format_time
-from .report import EVENT_KINDS, AuditData, Folded, TimelineEntry, Violation
+from .report import EVENT_KINDS, AuditData, Folded, TimelineEntry, Violation, detail
 from .report_periods import duration_text, epoch_seconds, iso_time
 from .report_svg import MAX_EVENT_LINES, Series, line_chart
 
@@ -184,7 +184,7 @@ def _violation_cells(v: Violation) -> tuple[str, ...]:
 def _details(entry: TimelineEntry) -> str:
     if entry.unknown_kind:
         return ", ".join(f"{_text(name)} {_value(value)}" for name, value in entry.details) or "-"
-    return ", ".join(_DETAIL[name](value) for name, value in entry.details) or "-"
+    return ", ".join(_detail(name, value) for name, value in entry.details) or "-"
 
 
 def _text(value) -> str:
@@ -220,22 +220,5 @@ def _parameters(rate, duration) -> str:
     return ", ".join(part for part in shown if part) or "-"
 
 
-_DETAIL = {  # record field -> how the Details cell shows it
-    "from_mode": lambda v: f"from {_code(v)}",
-    "version": lambda v: f"stable {_code(v)}",
-    "canary_version": lambda v: f"canary {_code(v)}",
-    "weight": lambda v: f"weight {_value(v)}%",
-    "seconds": lambda v: f"took {_value(v)} s",
-    "rate": lambda v: f"rate {_value(v)}",
-    "duration": lambda v: f"duration {_value(v)} s",
-    "status_code": lambda v: f"app answered {_value(v)}",
-    "domain": lambda v: f"policy {_code(v)}",
-    "operation": lambda v: f"operation {_code(v)}",
-    "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
-    "clean": lambda v: "<code>generated/</code> removed" if v is True else "<code>generated/</code> kept",
-    "error": lambda v: f"error: {_text(v)}",
-    "steps": lambda v: "steps " + ", ".join(f"{_value(w)}%" for w in v) if isinstance(v, list) else f"steps {_value(v)}",
-    "from_step": lambda v: f"from step {_value(v)}",
-    "step": lambda v: f"step {_value(v)}",
-    "analyses": lambda v: f"{_value(v)} analyses",
-}
+def _detail(name: str, value) -> str:
+    return detail(name, value, _code, _value, _text)

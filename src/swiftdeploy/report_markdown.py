@@ -8,7 +8,7 @@ import json
 import re
 
 from .dashboard import format_ms, format_number, format_percent, format_time
-from .report import EVENT_KINDS, AuditData, ChaosInjection, Folded, TimelineEntry, Violation
+from .report import EVENT_KINDS, AuditData, ChaosInjection, Folded, TimelineEntry, Violation, detail
 from .report_periods import duration_text, iso_time
 
 def render_markdown(data: AuditData) -> str:
@@ -119,7 +119,7 @@ def _versions(stable, canary) -> str:
 
 
 def _chaos_parameters(chaos: ChaosInjection) -> str:
-    return ", ".join([_DETAIL[name](value) for name, value in (("rate", chaos.rate), ("duration", chaos.duration))
+    return ", ".join([_detail(name, value) for name, value in (("rate", chaos.rate), ("duration", chaos.duration))
                       if value is not None]) or "-"
 
 
@@ -133,7 +133,7 @@ def _violation_source(violation: Violation) -> str:
 def _details(entry: TimelineEntry) -> str:
     if entry.unknown_kind:
         return ", ".join(f"{_text(name)} {_any_value(value)}" for name, value in entry.details)
-    return ", ".join(_DETAIL[name](value) for name, value in entry.details)
+    return ", ".join(_detail(name, value) for name, value in entry.details)
 
 
 def _any_value(value, limit: int = 200) -> str:
@@ -146,22 +146,5 @@ def _any_value(value, limit: int = 200) -> str:
     return _text(text if len(text) <= limit else text[:limit] + "...")
 
 
-_DETAIL = {  # record field -> how the Details cell shows it
-    "from_mode": lambda v: f"from {_code(v)}",
-    "version": lambda v: f"stable {_code(v)}",
-    "canary_version": lambda v: f"canary {_code(v)}",
-    "weight": lambda v: f"weight {_number(v)}%",
-    "seconds": lambda v: f"took {_number(v)} s",
-    "rate": lambda v: f"rate {_number(v)}",
-    "duration": lambda v: f"duration {_number(v)} s",
-    "status_code": lambda v: f"app answered {_number(v)}",
-    "domain": lambda v: f"policy {_code(v)}",
-    "operation": lambda v: f"operation {_code(v)}",
-    "reasons": lambda v: "reasons: " + ("; ".join(_text(reason) for reason in v) or "none given"),
-    "clean": lambda v: "`generated/` removed" if v is True else "`generated/` kept",
-    "error": lambda v: f"error: {_text(v)}",
-    "steps": lambda v: "steps " + ", ".join(f"{_number(w)}%" for w in v) if isinstance(v, list) else f"steps {_number(v)}",
-    "from_step": lambda v: f"from step {_number(v)}",
-    "step": lambda v: f"step {_number(v)}",
-    "analyses": lambda v: f"{_number(v)} analyses",
-}
+def _detail(name: str, value) -> str:
+    return detail(name, value, _code, _number, _text)
