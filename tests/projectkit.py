@@ -38,3 +38,16 @@ def load_wrapper():
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
+
+
+def sigkill_a_writer(script: str, args, rng) -> None:
+    """Run `python -c script *args`, wait for its "ready" line, SIGKILL it a random moment later."""
+    import signal
+    import time
+
+    writer = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
+    time.sleep(rng.uniform(0.005, 0.15))
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(10)
+    writer.stdout.close()

@@ -119,8 +119,7 @@ class Rollout:
                              reasons=list(analysis.reasons), notes=list(analysis.notes), input=analysis.facts,
                              split=split, at_step_seconds=round(at_step, 1))
         rollout_state.save(stack, {"step": index + 1, "steps": len(self.schedule), "weight": weight,
-                                   "at_step_seconds": round(at_step, 1), "verdicts": self.verdicts[-10:],
-                                   "interval": stack.manifest.services.canary.interval_seconds})
+                                   "at_step_seconds": round(at_step, 1), "verdicts": self.verdicts[-10:]})
         shown = "; ".join(analysis.reasons) if analysis.reasons else "all checks pass"
         figures = f" [{_figures(analysis.facts)}]" if analysis.facts else ""
         self.say(f"  {at_step:5.0f} s  {analysis.verdict.upper():12} {shown}{figures}")

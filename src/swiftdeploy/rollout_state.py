@@ -1,16 +1,19 @@
-"""Where a rollout is, for `status`: .swiftdeploy/rollout.json, rewritten by the rollout at every analysis."""
+"""Where a rollout is, for `status`: .swiftdeploy/rollout.json, rewritten by the rollout at every analysis.
+
+Whether it still runs is not stored: a running rollout holds the stack lock, which the kernel drops when
+its process dies, so the lock's holder says it.
+"""
 
 import json
-import os
-import time
 
 from .files import write_atomic
+from .lock import holder
 
 FILE = "rollout.json"
 
 
 def save(stack, state: dict) -> None:
-    write_atomic(stack.state_dir / FILE, json.dumps({**state, "pid": os.getpid(), "updated": time.time()}) + "\n")
+    write_atomic(stack.state_dir / FILE, json.dumps(state) + "\n")
 
 
 def load(stack) -> dict | None:
@@ -34,21 +37,10 @@ def rollout_progress(stack) -> str | None:
     try:
         where = f"step {state['step']}/{state['steps']} at {state['weight']}%"
         verdicts = ", ".join(state.get("verdicts", [])[-5:]) or "none yet"
-        fresh = time.time() - float(state["updated"]) < max(60.0, 3 * float(state.get("interval", 10)))
-        alive = fresh and _alive(int(state["pid"]))
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError):
         return None
-    if alive:
+    running = (holder(stack.state_dir / "lock") or {}).get("operation") == "rollout"
+    if running:
         return f"rollout: {where} for {state.get('at_step_seconds', 0):.0f} s; last verdicts: {verdicts}"
     return (f"rollout stopped at {where} (last verdicts: {verdicts}); ./swiftdeploy rollout goes on, "
             "./swiftdeploy rollback drops the canary")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

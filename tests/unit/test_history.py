@@ -4,13 +4,12 @@ import multiprocessing
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from projectkit import sigkill_a_writer
 from swiftdeploy.errors import SwiftDeployError
 from swiftdeploy.history import History, HistoryError
 
@@ -181,13 +180,7 @@ while True:
 def test_writer_killed_mid_stream_loses_at_most_its_last_line(tmp_path, caplog):
     path, rng, torn = tmp_path / "h.jsonl", random.Random(7), 0
     for round_number in range(6):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(round_number)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.005, 0.15))
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(10)
-        writer.stdout.close()
+        sigkill_a_writer(WRITER, (path, round_number), rng)
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             records = History(path).read()

@@ -4,17 +4,14 @@ import json
 import multiprocessing
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from projectkit import sigkill_a_writer
 from swiftdeploy.errors import SwiftDeployError
 from swiftdeploy.history import History
 from swiftdeploy.history_chain import verify
@@ -309,13 +306,7 @@ def test_a_sigkilled_writer_leaves_a_history_that_verifies(tmp_path):
     path, key_dir, rng = tmp_path / "h.jsonl", tmp_path / ".swiftdeploy", random.Random(11)
     history, seen = History(path, key_dir=key_dir), {"torn tail": 0, "head behind": 0}
     for round_number in range(12):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(key_dir), str(round_number)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.005, 0.15))
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(10)
-        writer.stdout.close()
+        sigkill_a_writer(WRITER, (path, key_dir, round_number), rng)
 
         verdict = check(history)
         assert verdict.intact, verdict.problem
