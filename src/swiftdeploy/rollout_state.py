@@ -40,6 +40,8 @@ def rollout_progress(stack) -> str | None:
     except (TypeError, KeyError):
         return None
     running = (holder(stack.state_dir / "lock") or {}).get("operation") == "rollout"
+    if not running and stack.manifest.services.mode != "canary":
+        return None  # the canary is gone (a rollback, a promotion): nothing stopped midway is left to go on with
     if running:
         return f"rollout: {where} for {state.get('at_step_seconds', 0):.0f} s; last verdicts: {verdicts}"
     return (f"rollout stopped at {where} (last verdicts: {verdicts}); ./swiftdeploy rollout goes on, "

@@ -163,3 +163,21 @@ def test_ctrl_c_stops_at_the_step_in_one_line_and_a_rerun_goes_on(tmp_path):
     assert_converged(root, world, "canary", "1.0.0")  # a state the manifest names: canary at the step's weight
     assert ScriptedRollout(fake_stack(root, world), [PASS]).run().outcome == "promoted"
     assert [e["weight"] for e in events(root, world, "rollout_step")] == [20, 50, 50, 100]
+
+
+def test_status_names_a_stopped_rollout_only_while_its_canary_is_there(tmp_path):
+    from swiftdeploy.rollout_state import rollout_progress
+
+    root, world = project(tmp_path)
+
+    class Interrupted(ScriptedRollout):
+        def _judge(self):
+            if self.analyses == 5:
+                raise KeyboardInterrupt
+            return super()._judge()
+
+    with pytest.raises(Exception):
+        Interrupted(fake_stack(root, world), [PASS]).run()
+    assert rollout_progress(fake_stack(root, world)).startswith("rollout stopped at step 2/3 at 50%")
+    operate(root, world, "rollback")  # dropped by hand: no stopped rollout is left to go on with
+    assert rollout_progress(fake_stack(root, world)) is None
