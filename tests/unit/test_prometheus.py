@@ -130,7 +130,7 @@ def test_the_compose_service_exists_only_with_a_prometheus_block_and_only_on_loo
     service = stack["services"]["prometheus"]
     assert service["ports"] == ["127.0.0.1:9191:9090"] and service["networks"] == ["metrics"]
     assert service["read_only"] and service["cap_drop"] == ["ALL"] and service["user"] == "65534:65534"
-    assert "/prometheus:mode=1777" in service["tmpfs"]
+    assert "--storage.tsdb.path=/tmp/prometheus" in service["command"] and service["tmpfs"] == ["/tmp"]
     assert stack["services"]["app-canary"]["networks"] == ["app", "metrics"]
     assert stack["services"]["nginx"]["networks"] == ["app"] and stack["networks"]["metrics"]["name"] == "net1-metrics"
 
