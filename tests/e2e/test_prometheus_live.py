@@ -107,8 +107,8 @@ def test_promql_and_the_direct_scrape_agree_on_the_same_window(project, chaos):
               f"p99 {w.p99_seconds * 1000:.2f} ms")
     if chaos[0] == "error":
         assert scraped.errors > 20 and scraped.requests > 100
-    else:  # every request waits 0.3 s: a P99 inside the fine buckets between 0.25 s and 1 s
-        assert scraped.errors == 0 and 0.3 <= scraped.p99_seconds < 0.36
+    else:  # every request waits 0.3 s at least: a P99 inside the fine buckets between 0.25 s and 1 s
+        assert scraped.errors == 0 and 0.3 <= scraped.p99_seconds < 1.0
     assert promql_window.error_rate == pytest.approx(scraped.error_rate, rel=0.05)
     assert promql_window.p99_seconds == pytest.approx(scraped.p99_seconds, rel=0.05)
     assert gate_figures["error_rate"] == pytest.approx(scraped.error_rate, rel=0.05)
