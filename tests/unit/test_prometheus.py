@@ -316,3 +316,35 @@ def test_the_sampler_asks_prometheus_when_the_manifest_says_so_and_a_failure_mar
     with pytest.raises(Exception, match="could not query Prometheus"):
         sampler.gate_input()
     assert Sampler(StackWith(parse_manifest(BASE)), 5).source is None
+
+
+def json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.sampled_from(["status", "data", "resultType", "result", "metric",
+                                                           "value", "error", "errorType", "le"]) | st.text(max_size=4),
+                                          inner, max_size=4), max_leaves=12)
+
+
+def test_any_answer_is_read_or_refused_in_one_line():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    bodies = (st.text(max_size=200) | json_values().map(json.dumps)
+              | st.lists(st.tuples(st.dictionaries(st.sampled_from(["le", "status_code", "track"]),
+                                                   st.text(max_size=5), max_size=2),
+                                   st.text(max_size=6) | st.sampled_from(["NaN", "+Inf", "1e3", "7"])), max_size=3)
+              .map(lambda samples: answer(*samples)[1]))
+
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from([200, 400, 422, 500, 503]), bodies)
+    def check(status, body):
+        source = PrometheusSource("http://127.0.0.1:1", get=lambda url: (status, body))
+        try:
+            source.window("canary", scrape_at(0), scrape_at(5))
+        except PrometheusError as err:
+            assert len(str(err).splitlines()) == 1 and str(err).strip()
+
+    check()
