@@ -4,6 +4,10 @@ A Sampler keeps each track's recent scrapes and nginx's recent requests. A windo
 newest scrape that is at least `window_seconds` older than the latest one, so timing jitter can make a
 window a little longer than asked, never shorter; before that much time has passed the window is as long
 as the scrapes allow, and the policy calls it insufficient.
+
+Where a track's figures come from is the manifest's `metrics.source`: `scrape` reads /metrics inside each
+track at both instants; `prometheus` asks the stack's Prometheus at them (prometheus.PrometheusSource)
+and evaluates PromQL over the same window. nginx's exact P99 comes from its request log either way.
 """
 
 from collections import deque
@@ -14,9 +18,20 @@ from .metrics import Scrape, parse, window
 from .state import APP_TRACKS
 
 
+def source_for(stack):
+    """The manifest's metrics source: None to scrape the tracks, else a PrometheusSource."""
+    if stack.manifest.metrics_source != "prometheus":
+        return None
+    from .prometheus import PrometheusSource
+
+    return PrometheusSource(f"http://127.0.0.1:{stack.manifest.prometheus.port}")
+
+
 class Sampler:
-    def __init__(self, stack, window_seconds: float):
+    def __init__(self, stack, window_seconds: float, source=None):
         self.stack, self.window_seconds = stack, window_seconds
+        self.source = source_for(stack) if source is None else source
+        self._windows: dict[tuple, object] = {}  # (track, base, latest) -> Window: PromQL asked once
         self.scrapes: dict[str, deque[Scrape]] = {track: deque() for track in APP_TRACKS}
         self.requests: deque[requestlog.Request] = deque()
         self.down: dict[str, str] = {}
@@ -35,7 +50,10 @@ class Sampler:
             try:
                 if container is None:
                     raise SwiftDeployError(f"no ready {track} container")
-                samples.append(parse(scrape(self.stack, track, container.id)))
+                if self.source is None:
+                    samples.append(parse(scrape(self.stack, track, container.id)))
+                else:
+                    samples.append(self.source.sample(track))
             except SwiftDeployError as err:
                 self.down[track] = str(err).splitlines()[0]
                 samples.clear()
@@ -59,7 +77,17 @@ class Sampler:
             return None
         latest = samples[-1]
         base = next((s for s in reversed(samples) if latest.at - s.at >= self.window_seconds), samples[0])
-        return window(base, latest), base, latest
+        if self.source is None:
+            return window(base, latest), base, latest
+        key = (track, base.at, latest.at)
+        if key not in self._windows:
+            try:
+                figures = self.source.window(track, base, latest)
+            except SwiftDeployError as err:  # Prometheus went away since the last sample
+                self.down[track] = str(err).splitlines()[0]
+                return None
+            self._windows = {k: v for k, v in self._windows.items() if k[0] != track} | {key: figures}
+        return self._windows[key], base, latest
 
     def figures(self, track: str) -> dict | None:
         """The track's figures over its window: the histogram's and nginx's exact ones."""

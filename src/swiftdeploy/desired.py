@@ -39,7 +39,7 @@ class Route:
 @dataclass(frozen=True)
 class ServiceSpec:
     service: str  # compose service name
-    role: str  # stable | canary | nginx | opa
+    role: str  # stable | canary | nginx | opa | prometheus
     spec: str  # hash of the rendered definition: the io.swiftdeploy.spec label
     image: str
     version: str | None = None

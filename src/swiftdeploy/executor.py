@@ -18,6 +18,7 @@ from .stack import Stack
 from .state import APP_TRACKS
 
 MAX_STEPS = 24
+ROLE_FILES = {"nginx": ["nginx.conf"], "prometheus": ["prometheus.yml", "prometheus-rules.yml"]}  # what it reads
 
 
 class ExecutorError(SwiftDeployError):
@@ -83,7 +84,7 @@ class Executor:
         if isinstance(step, BuildImages):
             stack.runtime.build(stack.root, step.references, self.app_hash)
         elif isinstance(step, StartService):
-            files = ["docker-compose.yml"] + (["nginx.conf"] if step.role == "nginx" else [])
+            files = ["docker-compose.yml"] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
             # that waits for its /health, and nginx by the reload or confirmation that follows.

@@ -18,6 +18,7 @@ from .errors import SwiftDeployError
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 MAX_BYTES = 256 * 1024
 DEFAULT_OPA_IMAGE = "openpolicyagent/opa:1.22.3"
+DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"
 
 
 class ManifestError(SwiftDeployError):
@@ -74,6 +75,14 @@ class Opa:
 
 
 @dataclass(frozen=True)
+class Prometheus:
+    enabled: bool  # the manifest has a prometheus: block, so the stack runs one
+    image: str
+    port: int
+    scrape_interval_seconds: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     project: str
     services: Services
@@ -81,6 +90,8 @@ class Manifest:
     network: Network
     opa: Opa
     log_volume: str
+    prometheus: Prometheus
+    metrics_source: str  # scrape | prometheus
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -112,7 +123,7 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     document = _parse_yaml(text, source)
     problems = schema_problems(document)
     if not problems:
-        problems = _alias_conflicts(document) + _schedule_problems(document)
+        problems = _alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -243,6 +254,20 @@ def _schedule_problems(document: dict) -> list[str]:
     return problems
 
 
+def _prometheus_problems(document: dict) -> list[str]:
+    block = document.get("prometheus")
+    problems = []
+    if _get(document, ("metrics", "source")) == "prometheus" and block is None:
+        problems.append("metrics/source: prometheus needs a prometheus: block (the stack's Prometheus to ask)")
+    if block is not None:
+        window = _get(document, ("services", "canary", "window_seconds")) or 30
+        interval = block.get("scrape_interval_seconds", 5)
+        if interval * 2 > window:
+            problems.append(f"prometheus/scrape_interval_seconds: must be at most half of services/canary/"
+                            f"window_seconds ({window}), so a window holds two samples; got {interval}")
+    return problems
+
+
 _RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
 _LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
 
@@ -256,7 +281,7 @@ def _first(document: dict, spellings, default):
 
 
 def _normalise(doc: dict) -> Manifest:
-    svc, ngx, opa = doc["services"], doc["nginx"], doc.get("opa", {})
+    svc, ngx, opa, prom = doc["services"], doc["nginx"], doc.get("opa", {}), doc.get("prometheus") or {}
     canary = svc.get("canary", {})
     project = doc.get("project", "swiftdeploy")
     timeout = ngx.get("proxy_timeout", 30)
@@ -290,6 +315,10 @@ def _normalise(doc: dict) -> Manifest:
         network=Network(name=doc["network"]["name"], driver_type=doc["network"]["driver_type"]),
         opa=Opa(image=opa.get("image", DEFAULT_OPA_IMAGE), port=opa.get("port", 8181)),
         log_volume=_first(doc, _LOG_VOLUME_SPELLINGS, f"{project}-logs"),
+        prometheus=Prometheus(enabled="prometheus" in doc, image=prom.get("image", DEFAULT_PROMETHEUS_IMAGE),
+                              port=prom.get("port", 9090),
+                              scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
+        metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
     )
 
 

@@ -252,6 +252,8 @@ class _Planner:
         if not self.ok("nginx", target.services["nginx"]):
             self.start("nginx", target)  # its config is the target's from its first request
         self.reroute(target)
+        if "prometheus" in target.services and not self.ok("prometheus", target.services["prometheus"]):
+            self.start("prometheus", target)  # no traffic passes it: start or replace it at any time
 
     def carry(self) -> Desired:
         """Move all traffic onto a canary of the right release, so the stable track can be replaced."""

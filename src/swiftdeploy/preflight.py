@@ -71,7 +71,10 @@ def images_available(root: Path, manifest: Manifest) -> str:
 
     app_images = {manifest.services.image, manifest.services.canary.image}
     missing, buildable = [], []
-    for image in sorted(app_images | {manifest.nginx.image, manifest.opa.image}):
+    stack_images = {manifest.nginx.image, manifest.opa.image}
+    if manifest.prometheus.enabled:
+        stack_images.add(manifest.prometheus.image)
+    for image in sorted(app_images | stack_images):
         if engine.image_present(image):
             continue
         if image in app_images and (root / "app" / "Dockerfile").exists():

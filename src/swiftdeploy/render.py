@@ -29,8 +29,14 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "services.name", "services.port", "services.mode", "services.canary.weight", "nginx.port",
         "nginx.proxy_timeout", "nginx.contact")),
     "docker-compose.yml": ("docker-compose.yml.j2", (
-        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
+        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume", "prometheus")),
     "opa-config.yaml": ("opa-config.yaml.j2", ("project", "services.name")),
+    # for the stack's Prometheus (a prometheus: block) or the user's own
+    "prometheus.yml": ("prometheus.yml.j2", (
+        "project", "services.name", "services.port", "prometheus.scrape_interval_seconds")),
+    "prometheus-rules.yml": ("prometheus-rules.yml.j2", (
+        "services.canary.window_seconds", "prometheus.scrape_interval_seconds")),
+    "grafana-dashboard.json": ("grafana-dashboard.json.j2", ("project", "services.canary.window_seconds")),
 }
 
 

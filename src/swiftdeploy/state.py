@@ -20,7 +20,7 @@ _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 class Container:
     id: str
     name: str
-    role: str | None  # stable | canary | nginx | opa; None when nothing says
+    role: str | None  # stable | canary | nginx | opa | prometheus; None when nothing says
     spec: str | None  # the io.swiftdeploy.spec label: a hash of the definition it was created from
     version: str | None
     image_id: str
@@ -96,7 +96,7 @@ def role_of(labels: Mapping[str, str]) -> str | None:
     if labels.get(ROLE_LABEL):
         return labels[ROLE_LABEL]
     service = labels.get(COMPOSE_SERVICE_LABEL, "")
-    if service in ("nginx", "opa"):
+    if service in ("nginx", "opa", "prometheus"):
         return service
     for track in APP_TRACKS:
         if service.endswith(f"-{track}"):

@@ -28,6 +28,11 @@ def opa_binary() -> str:
     return _find("SWIFTDEPLOY_OPA", PROJECT_ROOT / ".tools" / "bin" / "opa", "opa")
 
 
+def promtool_binary() -> str:
+    """promtool (from Debian's prometheus package): $SWIFTDEPLOY_PROMTOOL, then .tools/bin/promtool, then PATH."""
+    return _find("SWIFTDEPLOY_PROMTOOL", PROJECT_ROOT / ".tools" / "bin" / "promtool", "promtool")
+
+
 def compose_binary() -> list[str]:
     """The argv prefix that runs Compose v2: $SWIFTDEPLOY_COMPOSE, `docker compose`, or docker-compose."""
     explicit = os.environ.get("SWIFTDEPLOY_COMPOSE")

@@ -9,7 +9,9 @@ from projectkit import copy_project, run_doit
 from swiftdeploy.manifest import load_manifest
 from swiftdeploy.render import render
 
-OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml"]
+OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml", "prometheus.yml", "prometheus-rules.yml",
+           "grafana-dashboard.json"]
+EVERY_FILE = {f"init:{name}" for name in OUTPUTS}
 CHANGED_OUTSIDE = ("generated/nginx.conf was changed outside init (a hand edit or an interrupted operation); "
                    "re-rendered from manifest.yaml")
 
@@ -25,7 +27,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
 
 def test_first_run_renders_every_file_and_the_tokens(project):
     result = run_doit(project, "init", check=True)
-    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml", "init:secrets"}
+    assert executed(result) == EVERY_FILE | {"init:secrets"}
     for name in OUTPUTS:
         assert (project / "generated" / name).stat().st_size > 0
     secrets = project / ".swiftdeploy"
@@ -50,7 +52,7 @@ def test_deleting_generated_regenerates_byte_identical_files(project):
     tokens = (project / ".swiftdeploy" / "opa.env").read_bytes()
     shutil.rmtree(project / "generated")
     result = run_doit(project, "init", check=True)
-    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml"}
+    assert executed(result) == EVERY_FILE
     assert snapshot(project) == before
     assert (project / ".swiftdeploy" / "opa.env").read_bytes() == tokens, "existing tokens are never replaced"
 
@@ -75,6 +77,22 @@ def test_changing_only_nginx_port_rerenders_only_the_files_that_use_it(project):
     assert "listen 8090;" in (project / "generated" / "nginx.conf").read_text()
     assert '"8090:8090"' in (project / "generated" / "docker-compose.yml").read_text()
     assert (project / "generated" / "opa-config.yaml").stat().st_mtime_ns == opa_before
+
+
+def test_prometheus_settings_rerender_only_the_files_that_read_them(project):
+    run_doit(project, "init", check=True)
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text() + "prometheus:\n  scrape_interval_seconds: 2\n")
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:docker-compose.yml", "init:prometheus.yml", "init:prometheus-rules.yml"}
+    assert "scrape_interval: 2s" in (project / "generated" / "prometheus.yml").read_text()
+    manifest.write_text(manifest.read_text().replace("  mode: stable\n", "  mode: stable\n  canary:\n    window_seconds: 20\n"))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:docker-compose.yml", "init:prometheus-rules.yml", "init:grafana-dashboard.json"}
+    assert "job_track:http_request_duration_seconds:p99_rate20s" in (
+        project / "generated" / "grafana-dashboard.json").read_text()
+    manifest.write_text(manifest.read_text() + "metrics:\n  source: prometheus\n")
+    assert executed(run_doit(project, "init", check=True)) == set(), "the source is read at run time only"
 
 
 def test_a_comment_only_manifest_edit_rerenders_nothing(project):

@@ -24,7 +24,7 @@ def scrape(at: float, ok: int = 0, bad: int = 0):
 
 
 def sampler_with(track: str, scrapes, window: float = 5.0) -> Sampler:
-    sampler = Sampler(SimpleNamespace(runtime=None), window)
+    sampler = Sampler(SimpleNamespace(runtime=None, manifest=SimpleNamespace(metrics_source="scrape")), window)
     sampler.scrapes[track].extend(scrapes)
     return sampler
 

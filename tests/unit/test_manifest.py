@@ -92,8 +92,8 @@ def test_every_problem_is_reported_at_once_with_its_path():
 def test_unknown_keys_get_a_did_you_mean():
     assert problems_of(with_lines(("  port: 8080", "  prot: 8080"))) == [
         "nginx/port: is required", 'nginx/prot: unknown key (did you mean "port"?)']
-    [line] = problems_of(ARTICLE + "extras: 1\n")
-    assert line.startswith("extras: unknown key (known keys: ")
+    [line] = problems_of(ARTICLE + "zzz: 1\n")
+    assert line.startswith("zzz: unknown key (known keys: ")
 
 
 BAD = {
@@ -194,3 +194,37 @@ def test_a_rollout_schedule_and_its_defaults():
 ])
 def test_a_bad_schedule_is_one_line_naming_the_key(keys, problem):
     assert problems_of(canary_block(**keys)) == [problem]
+
+
+def test_prometheus_and_metrics_source_default_off():
+    m = parse_manifest(ARTICLE)
+    assert m.metrics_source == "scrape"
+    assert (m.prometheus.enabled, m.prometheus.image, m.prometheus.port, m.prometheus.scrape_interval_seconds) == (
+        False, "prom/prometheus:v2.42.0", 9090, 5)
+
+
+def test_a_prometheus_block_runs_one_and_metrics_can_come_from_it():
+    m = parse_manifest(canary_block(window_seconds=10) + "prometheus:\n  port: 9191\n  scrape_interval_seconds: 2\n"
+                       "metrics:\n  source: prometheus\n")
+    assert (m.prometheus.enabled, m.prometheus.port, m.prometheus.scrape_interval_seconds) == (True, 9191, 2)
+    assert m.metrics_source == "prometheus"
+    assert parse_manifest(ARTICLE + "prometheus: {}\n").prometheus.enabled
+
+
+@pytest.mark.parametrize("text, problem", [
+    (ARTICLE + "metrics: {source: prometheus}\n",
+     "metrics/source: prometheus needs a prometheus: block (the stack's Prometheus to ask)"),
+    (ARTICLE + "metrics: {source: promql}\n", 'metrics/source: must be one of scrape, prometheus; got "promql"'),
+    (ARTICLE + "metrics: {sauce: scrape}\n", 'metrics/sauce: unknown key (did you mean "source"?)'),
+    (ARTICLE + "prometheus:\n", "prometheus: must be an object, got null"),
+    (ARTICLE + "prometheus: {port: 0}\n", "prometheus/port: must be 1-65535, got 0"),
+    (ARTICLE + "prometheus: {scrape_interval_seconds: 0}\n", "prometheus/scrape_interval_seconds: must be 1-300, got 0"),
+    (ARTICLE + "prometheus: {scrape_interval_seconds: 16}\n",
+     "prometheus/scrape_interval_seconds: must be at most half of services/canary/window_seconds (30), "
+     "so a window holds two samples; got 16"),
+    (ARTICLE + "prometheus: {image: 'Prom Prometheus'}\n",
+     'prometheus/image: must be an image reference such as nginx:latest or registry:5000/team/app:1.2, '
+     'got "Prom Prometheus"'),
+])
+def test_bad_prometheus_and_metrics_keys_are_one_line_each(text, problem):
+    assert problems_of(text) == [problem]
