@@ -1,7 +1,8 @@
 # METADATA
 # title: Pre-deploy infrastructure gate
 # description: |
-#   Asked before anything is deployed or promoted, with host facts from swiftdeploy.facts.host_facts.
+#   Asked before anything is deployed or promoted, with facts measured on the engine's host (swiftdeploy.probe),
+#   or on every node of a cluster.
 #   Answers decision = {"allow": bool, "reasons": [sorted strings]}; thresholds come from data.infra only.
 #   Fails closed: a missing or malformed input field, or a missing threshold, is a reason of its own.
 package swiftdeploy.infra
@@ -39,70 +40,98 @@ reasons := sort(problems) if {
 	checks_pass
 } else := ["the infra policy denied without a specific reason (policy bug)"]
 
+# The hosts judged: the engine's host (flat facts, as docs/CONTRACTS.md shows), or every node of a cluster
+# ({"nodes": {"<name>": {flat facts}}}), whose reasons then start with "node <name>: ".
+hosts := input.nodes if {
+	is_object(input.nodes)
+} else := {"": input} if {
+	_ = input
+} else := {"": {}} # no input at all: every field is missing
+
 checks_pass if {
-	every field in numeric_fields {
-		input_number(field)
-		input[field] >= 0
-	}
-	valid_path
+	count(hosts) > 0
 	every name in thresholds {
 		threshold(name)
 	}
-	input.disk_free_bytes >= data.infra.min_disk_free_gb * bytes_per_gb
-	input.load_1m <= data.infra.max_load_1m
+	every _, facts in hosts {
+		host_passes(facts)
+	}
 }
 
-# Lookups live in helper rules: `not is_number(input[field])` is undefined, not true, when the field is
+host_passes(facts) if {
+	every field in numeric_fields {
+		number_in(facts, field)
+		facts[field] >= 0
+	}
+	valid_path(facts)
+	facts.disk_free_bytes >= data.infra.min_disk_free_gb * bytes_per_gb
+	facts.load_1m <= data.infra.max_load_1m
+}
+
+# Lookups live in helper rules: `not is_number(facts[field])` is undefined, not true, when the field is
 # absent (OPA lifts the reference out of the negation), which would hide exactly the missing fields.
-input_number(field) if is_number(input[field])
+number_in(facts, field) if is_number(facts[field])
 
 threshold(name) if is_number(data.infra[name])
 
-valid_path if {
-	is_string(input.disk_path)
-	input.disk_path != ""
+valid_path(facts) if {
+	is_string(facts.disk_path)
+	facts.disk_path != ""
 }
 
-disk_where := input.disk_path if valid_path
+disk_where(facts) := facts.disk_path if valid_path(facts)
 
 else := "an unnamed path"
 
-problems contains sprintf("input.%s is missing or not a number", [field]) if {
+on(name, msg) := msg if name == ""
+
+else := sprintf("node %s: %s", [name, msg])
+
+problems contains "input.nodes is empty: no node to judge" if count(hosts) == 0
+
+problems contains on(name, sprintf("input.%s is missing or not a number", [field])) if {
+	some name, facts in hosts
 	some field in numeric_fields
-	not input_number(field)
+	not number_in(facts, field)
 }
 
-problems contains sprintf("input.%s is %v; it cannot be negative", [field, input[field]]) if {
+problems contains on(name, sprintf("input.%s is %v; it cannot be negative", [field, facts[field]])) if {
+	some name, facts in hosts
 	some field in numeric_fields
-	input_number(field)
-	input[field] < 0
+	number_in(facts, field)
+	facts[field] < 0
 }
 
-problems contains "input.disk_path is missing or not a non-empty string" if not valid_path
+problems contains on(name, "input.disk_path is missing or not a non-empty string") if {
+	some name, facts in hosts
+	not valid_path(facts)
+}
 
 problems contains sprintf("data.infra.%s is missing or not a number; the policy cannot decide", [name]) if {
 	some name in thresholds
 	not threshold(name)
 }
 
-problems contains msg if {
-	input_number("disk_free_bytes")
+problems contains on(name, msg) if {
+	some name, facts in hosts
+	number_in(facts, "disk_free_bytes")
 	threshold("min_disk_free_gb")
-	input.disk_free_bytes < data.infra.min_disk_free_gb * bytes_per_gb
+	facts.disk_free_bytes < data.infra.min_disk_free_gb * bytes_per_gb
 	limit := data.infra.min_disk_free_gb
 	msg := sprintf("disk free %s GB on %s is below the minimum %s GB", [
-		figure(input.disk_free_bytes / bytes_per_gb, limit, 2),
-		disk_where,
+		figure(facts.disk_free_bytes / bytes_per_gb, limit, 2),
+		disk_where(facts),
 		limit_text(limit, 0),
 	])
 }
 
-problems contains msg if {
-	input_number("load_1m")
+problems contains on(name, msg) if {
+	some name, facts in hosts
+	number_in(facts, "load_1m")
 	threshold("max_load_1m")
-	input.load_1m > data.infra.max_load_1m
+	facts.load_1m > data.infra.max_load_1m
 	limit := data.infra.max_load_1m
-	msg := sprintf("load_1m %s is above the limit %s", [figure(input.load_1m, limit, 2), limit_text(limit, 1)])
+	msg := sprintf("load_1m %s is above the limit %s", [figure(facts.load_1m, limit, 2), limit_text(limit, 1)])
 }
 
 # Number formatting (sprintf's %d/%f depend on whether OPA holds a number as an int or a float, so

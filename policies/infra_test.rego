@@ -289,3 +289,42 @@ test_limit_text if {
 	infra.limit_text(2.25, 1) == "2.25"
 	infra.limit_text(10, 0) == "10"
 }
+
+# --- a cluster: every node judged, the failing ones named ---------------------------------------------
+
+low_disk := object.union(good, {"disk_path": "/var/lib/docker", "disk_free_bytes": 50000000})
+
+test_every_healthy_node_allows if {
+	allowed(infra.decision) with input as {"nodes": {"sd-node1": good, "sd-node2": good, "sd-node3": good}}
+}
+
+test_one_full_node_denies_naming_only_it if {
+	d := infra.decision with input as {"nodes": {"sd-node1": good, "sd-node2": low_disk, "sd-node3": good}}
+	denied_for(d, ["node sd-node2: disk free 0.05 GB on /var/lib/docker is below the minimum 10 GB"])
+}
+
+test_each_failing_node_is_named_with_its_own_reason if {
+	busy := object.union(good, {"load_1m": 7.25})
+	d := infra.decision with input as {"nodes": {"a": busy, "b": low_disk, "c": good}}
+	denied_for(d, [
+		"node a: load_1m 7.25 is above the limit 2.0",
+		"node b: disk free 0.05 GB on /var/lib/docker is below the minimum 10 GB",
+	])
+}
+
+test_a_node_without_a_fact_is_named if {
+	d := infra.decision with input as {"nodes": {"a": good, "b": object.remove(good, ["load_1m"])}}
+	denied_for(d, ["node b: input.load_1m is missing or not a number"])
+}
+
+test_a_node_with_a_negative_or_unnamed_fact_is_named if {
+	d := infra.decision with input as {"nodes": {"b": object.union(object.remove(good, ["disk_path"]), {"cpu_count": -1})}}
+	denied_for(d, [
+		"node b: input.cpu_count is -1; it cannot be negative",
+		"node b: input.disk_path is missing or not a non-empty string",
+	])
+}
+
+test_no_nodes_is_denied if {
+	denied_for(infra.decision, ["input.nodes is empty: no node to judge"]) with input as {"nodes": {}}
+}

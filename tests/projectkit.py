@@ -20,6 +20,8 @@ def copy_project(destination: Path) -> Path:
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         elif source.exists():
             shutil.copy2(source, destination / name)
+    if (ROOT / ".tools").is_dir():  # the binaries scripts/setup fetched (opa, promtool, the probe's busybox)
+        (destination / ".tools").symlink_to(ROOT / ".tools")
     return destination
 
 

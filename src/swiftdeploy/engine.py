@@ -44,20 +44,6 @@ def _reported_data_path() -> str:
     return engine_data_path(client().info())
 
 
-def prefetch_data_path() -> None:
-    """Ask the engine for its data path in the background: its /info takes about half a second on Podman,
-    which a deploy spends anyway starting OPA before it can ask the infra gate."""
-    import threading
-
-    def ask():
-        try:
-            _reported_data_path()
-        except Exception:  # noqa: BLE001 - the gate asks again and reports the error in its own words
-            pass
-
-    threading.Thread(target=ask, daemon=True).start()
-
-
 def image_present(reference: str) -> bool:
     return image_id(reference) is not None
 
@@ -117,6 +103,16 @@ def run_once(image: str, command: list[str], mounts: dict[str, str], **options) 
     finally:
         container.remove(force=True)
     return status, output
+
+
+def import_image(tarball: bytes, reference: str, changes: list[str]) -> None:
+    """Make an image on the engine from a root filesystem tarball (what `docker import` does).
+
+    The tag goes inside `repo` (the API allows it): Podman 4.3 ignores a separate `tag` and says latest."""
+    with _asking(f"importing {reference}"):
+        client().api.import_image_from_data(tarball, repository=reference, changes=changes)
+    if not image_present(reference):
+        raise EngineError(f"importing {reference}: the engine made no image of that name")
 
 
 def _engine_errors() -> tuple[type[Exception], ...]:

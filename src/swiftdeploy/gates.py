@@ -3,7 +3,6 @@
 import time
 
 from .errors import SwiftDeployError
-from .facts import host_facts
 from .policy import Decision, PolicyUnavailable
 from .stack import Stack
 
@@ -53,9 +52,10 @@ def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
 
 
 def infra_facts(stack: Stack) -> dict:
-    from . import engine
+    """Measured on the engine's host (probe.py), not on the machine running the CLI."""
+    from . import engine, probe
 
-    return host_facts(engine.data_path())
+    return probe.current_facts(engine.data_path)
 
 
 def scrape(stack: Stack, track: str, container: str | None = None) -> str:

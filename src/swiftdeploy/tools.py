@@ -33,6 +33,12 @@ def promtool_binary() -> str:
     return _find("SWIFTDEPLOY_PROMTOOL", PROJECT_ROOT / ".tools" / "bin" / "promtool", "promtool")
 
 
+def busybox_binary() -> str:
+    """A static busybox (Debian's busybox-static) for the facts probe image: $SWIFTDEPLOY_BUSYBOX, then
+    .tools/bin/busybox, then PATH."""
+    return _find("SWIFTDEPLOY_BUSYBOX", PROJECT_ROOT / ".tools" / "bin" / "busybox", "busybox")
+
+
 def compose_binary() -> list[str]:
     """The argv prefix that runs Compose v2: $SWIFTDEPLOY_COMPOSE, `docker compose`, or docker-compose."""
     explicit = os.environ.get("SWIFTDEPLOY_COMPOSE")

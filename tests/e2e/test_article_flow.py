@@ -11,7 +11,7 @@ from chromiumkit import check_self_contained, screenshot
 from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, doit, history, make_project, manifest_of, ok,
                       public_url, remove_everything, require_engine, swiftdeploy)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
 
 @pytest.fixture(scope="module")

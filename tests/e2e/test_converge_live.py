@@ -140,6 +140,7 @@ def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
     assert load.failures() == {}, load.outcomes
 
 
+@pytest.mark.every_engine
 def test_plan_exit_codes_a_canary_at_weight_1_and_an_orphan_removed_by_deploy(project):
     ok(swiftdeploy(project, "deploy"))
     plan = swiftdeploy(project, "plan")

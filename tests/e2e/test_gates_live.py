@@ -7,7 +7,7 @@ import pytest
 
 from stackkit import containers, doit, history, make_project, manifest_of, ok, remove_everything, require_engine, swiftdeploy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import requests
 
 from stackkit import WINDOW_SECONDS, SteadyLoad, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def ts(record) -> float:
     return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.every_engine
 def test_a_healthy_canary_walks_every_step_and_is_promoted_without_a_failed_request(tmp_path, cleanup):
     project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=6)
     cleanup(project)
@@ -88,6 +89,7 @@ def run_rollout_with_chaos(project, cleanup, *chaos_words, threads=3):
     return subprocess.CompletedProcess(process.args, process.returncode, out, err), injected
 
 
+@pytest.mark.every_engine
 def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cleanup):
     project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=30)
     cleanup(project)

@@ -1,9 +1,10 @@
 """`doit infra-gate [--format json]` against a real OPA: exit 0 allowed, 1 denied, 2 could not decide.
 
 The gate runs in a project copy whose manifest points at an `opa run` on a loopback port (policies/ of the
-copy, the copy's token), so no container engine is involved: DOCKER_HOST names a socket that does not
-exist, and the facts read a local disk (SWIFTDEPLOY_DATA_PATH). A loopback fake answers what a real OPA
-will not: garbage, a malformed decision, extra decision fields.
+copy, the copy's token). The facts come from the real engine's facts probe, measuring the copy's folder
+(SWIFTDEPLOY_DATA_PATH; the engine runs on this machine); where OPA is down the engine is away too
+(DOCKER_HOST names a socket that does not exist), so the gate cannot start an OPA of its own. A loopback
+fake answers what a real OPA will not: garbage, a malformed decision, extra decision fields.
 """
 
 import json
@@ -53,8 +54,10 @@ def point_at(project, url: str) -> None:
     manifest.write_text(re.sub(r"(?m)^opa:\n  port: \d+$", f"opa:\n  port: {port}", manifest.read_text()))
 
 
-def gate(project, *options: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DOCKER_HOST": f"unix://{project}/no-engine.sock", "SWIFTDEPLOY_DATA_PATH": str(project)}
+def gate(project, *options: str, engine: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SWIFTDEPLOY_DATA_PATH": str(project)}
+    if not engine:
+        env["DOCKER_HOST"] = f"unix://{project}/no-engine.sock"
     return subprocess.run([sys.executable, "-m", "doit", "infra-gate", *options], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -108,13 +111,13 @@ def test_json_mode_keeps_doits_progress_lines_off_stdout(project, opa):
 def test_opa_down_exits_2_and_says_why(project):
     nothing_there = f"http://127.0.0.1:{free_port()}"
     point_at(project, nothing_there)
-    answer = document(gate(project, "--format", "json"))
+    answer = document(gate(project, "--format", "json", engine=False))
     assert answer["exit_code"] == 2
     assert (answer["decision"], answer["allow"], answer["reasons"], answer["input"]) == ("unknown", None, [], None)
     assert answer["error"].startswith(f"could not ask OPA at {nothing_there}: it does not answer, and starting it "
                                       "failed: no container engine answers at")
 
-    text = gate(project)
+    text = gate(project, engine=False)
     assert text.returncode == 2 and not text.stdout.strip().startswith("{")
     lines = [line for line in text.stderr.splitlines() if line.startswith("swiftdeploy:")]
     assert len(lines) == 1 and "could not ask OPA" in lines[0], text.stderr
@@ -166,3 +169,12 @@ def test_a_format_that_does_not_exist_is_refused_before_anything_runs(project):
     result = gate(project, "--format", "yaml")
     assert result.returncode == 3 and not result.stdout
     assert "available choices are: 'text', 'json'" in result.stderr
+
+
+def test_an_engine_that_cannot_be_measured_exits_2_naming_it(project, opa):
+    """The facts come from the engine's host: without an engine there is nothing to judge, never the laptop."""
+    point_at(project, opa)
+    set_infra_limits(project, opa, ALLOWING)
+    answer = document(gate(project, "--format", "json", engine=False))
+    assert answer["exit_code"] == 2 and (answer["decision"], answer["allow"]) == ("unknown", None)
+    assert answer["error"].startswith("cannot measure the engine's host: no container engine answers at"), answer

@@ -93,8 +93,10 @@ class ComposeRuntime:
             engine.remove_container(container_id)
 
     def prefetch_facts(self) -> None:
-        """Start looking up what the infra gate will need from the engine (its data path), in the background."""
-        engine.prefetch_data_path()
+        """Start measuring the engine's host for the infra gate, in the background while OPA starts."""
+        from .. import probe
+
+        probe.measure_soon(engine.data_path)
 
     def build(self, root: Path, references, source_hash: str) -> str:
         from ..build import build
