@@ -109,7 +109,7 @@ def import_image(tarball: bytes, reference: str, changes: list[str]) -> None:
     """Make an image on the engine from a root filesystem tarball (what `docker import` does).
 
     The tag goes inside `repo` (the API allows it): Podman 4.3 ignores a separate `tag` and says latest."""
-    with _asking(f"importing {reference}"):
+    with asking(f"importing {reference}"):
         client().api.import_image_from_data(tarball, repository=reference, changes=changes)
     if not image_present(reference):
         raise EngineError(f"importing {reference}: the engine made no image of that name")
@@ -123,7 +123,7 @@ def _engine_errors() -> tuple[type[Exception], ...]:
 
 
 @contextmanager
-def _asking(what: str):
+def asking(what: str):
     """Engine API failures as one EngineError line naming what was being done."""
     try:
         yield
@@ -133,7 +133,7 @@ def _asking(what: str):
 
 def containers(label: str) -> list[dict]:
     """Every container (running or not) carrying `label` (key=value), as the engine's list call gives them."""
-    with _asking(f"listing containers labelled {label}"):
+    with asking(f"listing containers labelled {label}"):
         return client().api.containers(all=True, filters={"label": label})
 
 
@@ -141,7 +141,7 @@ def inspect_container(container_id: str) -> dict | None:
     """The engine's inspect answer, or None when the container is gone."""
     from docker.errors import NotFound
 
-    with _asking(f"inspecting container {container_id[:12]}"):
+    with asking(f"inspecting container {container_id[:12]}"):
         try:
             return client().api.inspect_container(container_id)
         except NotFound:
@@ -152,7 +152,7 @@ def inspect_image(reference: str) -> dict | None:
     """The engine's inspect answer for an image, or None when no such image is present."""
     from docker.errors import ImageNotFound
 
-    with _asking(f"inspecting image {reference}"):
+    with asking(f"inspecting image {reference}"):
         try:
             return client().api.inspect_image(reference)
         except ImageNotFound:
@@ -170,7 +170,7 @@ def remove_container(container_id: str, stop_seconds: int = 5) -> None:
     from docker.errors import NotFound
 
     api = client().api
-    with _asking(f"removing container {container_id[:12]}"):
+    with asking(f"removing container {container_id[:12]}"):
         try:
             api.stop(container_id, timeout=stop_seconds)
         except NotFound:
@@ -184,14 +184,14 @@ def remove_container(container_id: str, stop_seconds: int = 5) -> None:
 
 
 def tag_image(image: str, repository: str, tag: str) -> None:
-    with _asking(f"tagging {image[:19]} as {repository}:{tag}"):
+    with asking(f"tagging {image[:19]} as {repository}:{tag}"):
         client().api.tag(image, repository, tag)
 
 
 def untag_image(reference: str) -> None:
     from docker.errors import ImageNotFound
 
-    with _asking(f"removing the tag {reference}"):
+    with asking(f"removing the tag {reference}"):
         try:
             client().api.remove_image(reference, noprune=True)
         except ImageNotFound:
@@ -201,7 +201,7 @@ def untag_image(reference: str) -> None:
 def exec_in(container_id: str, command: list[str]) -> tuple[int, str, str]:
     """Run a command in a running container: (exit code, stdout, stderr). The command must bound its own time."""
     api = client().api
-    with _asking(f"running {command[0]} in container {container_id[:12]}"):
+    with asking(f"running {command[0]} in container {container_id[:12]}"):
         created = api.exec_create(container_id, command, stdout=True, stderr=True)
         out, err = api.exec_start(created["Id"], demux=True)
         code = api.exec_inspect(created["Id"]).get("ExitCode")

@@ -52,10 +52,8 @@ def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
 
 
 def infra_facts(stack: Stack) -> dict:
-    """Measured on the engine's host (probe.py), not on the machine running the CLI."""
-    from . import engine, probe
-
-    return probe.current_facts(engine.data_path)
+    """Measured where the stack runs (the engine's host, or every node of a cluster), not where the CLI runs."""
+    return stack.runtime.host_facts()
 
 
 def scrape(stack: Stack, track: str, container: str | None = None) -> str:
@@ -113,6 +111,9 @@ def facts_summary(facts: dict) -> str:
 
 
 def facts_line(facts: dict) -> str:
+    """"disk free 80.8 GB on /var/lib/docker, load 0.52, 2 cpus"; for a cluster, one such part per node."""
+    if "nodes" in facts:
+        return "; ".join(f"{name}: {facts_line(node)}" for name, node in sorted(facts["nodes"].items()))
     return (f"disk free {facts['disk_free_bytes'] / 1e9:.1f} GB on {facts['disk_path']}, "
             f"load {facts['load_1m']:.2f}, {facts['cpu_count']} cpus")
 

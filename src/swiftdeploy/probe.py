@@ -162,3 +162,24 @@ def _measurement(data_path, max_age: float) -> Future:
 
 def _failed(future: Future) -> bool:
     return future.done() and future.exception() is not None
+
+
+def cluster_facts(image: str, disk_path: str, timeout: float = 90) -> dict:
+    """{"nodes": {hostname: facts}}: the probe on every node Swarm would place a task on, as one global job.
+
+    The data root is reached through an anonymous volume (it lives in the node's data root, whatever path
+    that has there) rather than a bind mount of a path each node might keep elsewhere. `image` must be on
+    every node: the app image is. The job's service is removed whatever happens."""
+    from .swarm_probe import run_global_probe
+
+    nodes, outputs = run_global_probe(image, ["sh", "-c", SCRIPT, "probe", "/data"], timeout)
+    facts = {}
+    for node_id, hostname in nodes.items():
+        if node_id not in outputs:
+            raise FactsError(f"the facts probe did not report from node {hostname} within {timeout:.0f} s")
+        status, output = outputs[node_id]
+        if status != "complete":
+            last = (output.strip().splitlines() or [status])[-1][:200]
+            raise FactsError(f"the facts probe failed on node {hostname} ({status}): {last}")
+        facts[hostname] = parse(output, disk_path)
+    return {"nodes": facts}

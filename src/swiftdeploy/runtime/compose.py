@@ -92,6 +92,12 @@ class ComposeRuntime:
         for container_id in container_ids:
             engine.remove_container(container_id)
 
+    def host_facts(self) -> dict:
+        """The infra gate's facts, measured on the engine's host (probe.py), not the CLI's."""
+        from .. import probe
+
+        return probe.current_facts(engine.data_path)
+
     def prefetch_facts(self) -> None:
         """Start measuring the engine's host for the infra gate, in the background while OPA starts."""
         from .. import probe
