@@ -12,6 +12,7 @@ from projectkit import ROOT
 ENGINE = ROOT / "scripts" / "test-engine"
 ENGINE_DIR = ROOT / ".engine"
 HOSTS_DIR = ENGINE_DIR / "hosts"
+NODE_CACHE = ENGINE_DIR / "node-data"  # the nodes' data roots, kept by `down` as image caches
 BRIDGE = "sdsw0"
 
 
@@ -82,7 +83,7 @@ def leftovers() -> list[str]:
         if name == BRIDGE or name.startswith(("sd-node", "sd-remote")):
             found.append(f"link {name}")
     run_dir = run_dir_of_checkout()
-    roots = (str(HOSTS_DIR), f"{run_dir}/hosts")
+    roots = (str(HOSTS_DIR), str(NODE_CACHE), f"{run_dir}/hosts")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue

@@ -134,10 +134,34 @@ def test_the_remote_engine_has_a_64_mb_tmpfs_data_root_reached_over_tcp(hosts):
 
 
 def test_down_leaves_nothing_behind(hosts):
+    swarm, _ = hosts
+    # state for the next `swarm up` on the same data roots to clear away
+    docker(swarm["DOCKER_HOST"], "service", "create", "--detach", "--no-resolve-image", "--name", "hosts-test-stale",
+           "--mode", "global", "nginx:latest")
+    docker(node_env(swarm, 2, "SOCKET"), "volume", "create", "hosts-test-stale")
+    wait_for("the stale service's task on node2", lambda: docker(node_env(swarm, 2, "SOCKET"), "ps", "-q").stdout, 60)
     took = engine_script("down")
     assert leftovers() == []
     assert not (ENGINE_DIR / "swarm.env").exists() and not (ENGINE_DIR / "remote.env").exists()
     print(f"down of 3 nodes and the remote host: {took:.1f} s")
+
+
+def test_up_again_starts_clean_on_the_cached_data_roots():
+    took = engine_script("swarm", "up", "3")
+    print(f"swarm up 3 on cached data roots: {took:.1f} s")
+    swarm = read_env(ENGINE_DIR / "swarm.env")
+    manager = swarm["DOCKER_HOST"]
+    nodes = swarm_nodes(manager)
+    assert {name: node["Status"]["State"] for name, node in nodes.items()} == dict.fromkeys(NODES, "ready")
+    assert docker(manager, "service", "ls", "-q").stdout == ""
+    for number in (1, 2, 3):
+        host = node_env(swarm, number, "SOCKET")
+        assert docker(host, "ps", "-aq").stdout == "", f"node{number} kept containers"
+        assert docker(host, "volume", "ls", "-q").stdout == "", f"node{number} kept volumes"
+        listed = docker(host, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert set(STANDINS) <= set(listed)
+    engine_script("swarm", "down")
+    assert leftovers() == []
 
 
 def test_down_after_the_dockerd_was_killed_removes_its_containers_too():
