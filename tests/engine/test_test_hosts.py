@@ -76,6 +76,10 @@ def test_an_overlay_network_carries_requests_between_nodes(hosts):
                 "sd-node1", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3",
                 f"http://{node_env(swarm, number, 'ADDR')}:8097/").stdout == "200", 30)
             assert answer
+            # and from the host itself, over the bridge (where an nginx on the host would send)
+            assert subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3",
+                                   f"http://{node_env(swarm, number, 'ADDR')}:8097/"],
+                                  capture_output=True, text=True).stdout == "200"
 
         def task(number):
             host = node_env(swarm, number, "SOCKET")
