@@ -53,6 +53,28 @@ def swarm_nodes(manager: str) -> dict[str, dict]:
     return {node["Description"]["Hostname"]: node for node in nodes}
 
 
+def node_hosts(swarm: dict[str, str]) -> dict[str, str]:
+    """node name -> its unix:// DOCKER_HOST, from .engine/swarm.env's pairs."""
+    return {name: swarm[f"SWIFTDEPLOY_{name.upper()}_SOCKET"] for name in swarm["SWIFTDEPLOY_SWARM_NODES"].split(",")}
+
+
+# what every swarm node has before anything is deployed
+DEFAULT_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
+
+
+def residue(swarm: dict[str, str]) -> list[str]:
+    """Services, containers, networks and volumes on the swarm's nodes beyond a fresh node's: empty after a
+    clean teardown."""
+    found = [f"service {name}" for name in docker(swarm["DOCKER_HOST"], "service", "ls", "--format",
+                                                   "{{.Name}}").stdout.split()]
+    for node, host in node_hosts(swarm).items():
+        found += [f"{node}: container {name}" for name in docker(host, "ps", "-a", "--format", "{{.Names}}").stdout.split()]
+        found += [f"{node}: network {name}" for name in docker(host, "network", "ls", "--format", "{{.Name}}").stdout.split()
+                  if name not in DEFAULT_NETWORKS]
+        found += [f"{node}: volume {name}" for name in docker(host, "volume", "ls", "-q").stdout.split()]
+    return found
+
+
 def wait_for(what: str, check, seconds: float, period: float = 0.2):
     """Poll check() until it returns something truthy; fail naming `what` after `seconds`."""
     deadline = time.monotonic() + seconds

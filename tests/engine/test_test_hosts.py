@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, swarm_nodes,
-                      wait_for)
+from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, residue,
+                      swarm_nodes, wait_for)
 
 pytestmark = pytest.mark.hosts
 
@@ -140,10 +140,14 @@ def test_the_remote_engine_has_a_64_mb_tmpfs_data_root_reached_over_tcp(hosts):
 def test_down_leaves_nothing_behind(hosts):
     swarm, _ = hosts
     # state for the next `swarm up` on the same data roots to clear away
+    docker(swarm["DOCKER_HOST"], "network", "create", "--driver", "overlay", "hosts-test-stale")
     docker(swarm["DOCKER_HOST"], "service", "create", "--detach", "--no-resolve-image", "--name", "hosts-test-stale",
-           "--mode", "global", "nginx:latest")
+           "--mode", "global", "--network", "hosts-test-stale", "nginx:latest")
     docker(node_env(swarm, 2, "SOCKET"), "volume", "create", "hosts-test-stale")
     wait_for("the stale service's task on node2", lambda: docker(node_env(swarm, 2, "SOCKET"), "ps", "-q").stdout, 60)
+    left = residue(swarm)
+    assert {"service hosts-test-stale", "node2: volume hosts-test-stale",
+            "node1: network hosts-test-stale"} <= set(left), left
     took = engine_script("down")
     assert leftovers() == []
     assert not (ENGINE_DIR / "swarm.env").exists() and not (ENGINE_DIR / "remote.env").exists()
@@ -157,11 +161,9 @@ def test_up_again_starts_clean_on_the_cached_data_roots():
     manager = swarm["DOCKER_HOST"]
     nodes = swarm_nodes(manager)
     assert {name: node["Status"]["State"] for name, node in nodes.items()} == dict.fromkeys(NODES, "ready")
-    assert docker(manager, "service", "ls", "-q").stdout == ""
+    assert residue(swarm) == []
     for number in (1, 2, 3):
         host = node_env(swarm, number, "SOCKET")
-        assert docker(host, "ps", "-aq").stdout == "", f"node{number} kept containers"
-        assert docker(host, "volume", "ls", "-q").stdout == "", f"node{number} kept volumes"
         listed = docker(host, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
         assert set(STANDINS) <= set(listed)
     engine_script("swarm", "down")
