@@ -1,6 +1,7 @@
 """The Docker test hosts of scripts/test-engine: a 3-node swarm and a remote engine, each dockerd in a network
 namespace of its own. Needs root (namespaces, bridge, tmpfs). The tests run in file order: the last ones tear
-everything down and check that nothing is left."""
+everything down and check that nothing is left. They use `swarm down` and `remote down`, never plain `down`,
+which would also stop the engine scripts/test runs the rest of the suite on."""
 
 import json
 import os
@@ -27,7 +28,9 @@ def hosts():
         engine_script("remote", "up")
         yield read_env(ENGINE_DIR / "swarm.env"), read_env(ENGINE_DIR / "remote.env")
     finally:
-        subprocess.run([str(ENGINE), "down"], capture_output=True, timeout=240)
+        # not plain `down`: under scripts/test that would also stop the engine the rest of the suite runs on
+        for what in ("remote", "swarm"):
+            subprocess.run([str(ENGINE), what, "down"], capture_output=True, timeout=240)
 
 
 def node_env(swarm: dict, number: int, what: str) -> str:
@@ -148,7 +151,7 @@ def test_down_leaves_nothing_behind(hosts):
     left = residue(swarm)
     assert {"service hosts-test-stale", "node2: volume hosts-test-stale",
             "node1: network hosts-test-stale"} <= set(left), left
-    took = engine_script("down")
+    took = engine_script("remote", "down") + engine_script("swarm", "down")
     assert leftovers() == []
     assert not (ENGINE_DIR / "swarm.env").exists() and not (ENGINE_DIR / "remote.env").exists()
     print(f"down of 3 nodes and the remote host: {took:.1f} s")
@@ -191,5 +194,5 @@ def test_down_after_a_sigkilled_up_removes_what_it_had_made():
         up.kill()
         up.wait()
     assert leftovers() != []
-    engine_script("down")
+    engine_script("swarm", "down")
     assert leftovers() == []
