@@ -14,7 +14,8 @@ import pytest
 from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, residue,
                       swarm_nodes, wait_for)
 
-pytestmark = pytest.mark.hosts
+# the first test also waits for `swarm up`: a minute with the images at hand, minutes if it has to build them
+pytestmark = [pytest.mark.hosts, pytest.mark.timeout(900)]
 
 NODES = ["sd-node1", "sd-node2", "sd-node3"]
 STANDINS = ["swiftdeploy/standin-base:bookworm", "nginx:latest", "openpolicyagent/opa:1.22.3",
@@ -24,7 +25,7 @@ STANDINS = ["swiftdeploy/standin-base:bookworm", "nginx:latest", "openpolicyagen
 @pytest.fixture(scope="module")
 def hosts():
     try:
-        engine_script("swarm", "up", "3")
+        engine_script("swarm", "up", "3", timeout=840)
         engine_script("remote", "up")
         yield read_env(ENGINE_DIR / "swarm.env"), read_env(ENGINE_DIR / "remote.env")
     finally:
