@@ -165,11 +165,11 @@ def _failed(future: Future) -> bool:
 
 
 def cluster_facts(image: str, disk_path: str, timeout: float = 90) -> dict:
-    """{"nodes": {hostname: facts}}: the probe on every node Swarm would place a task on, as one global job.
+    """{"nodes": {hostname: facts}}: the probe on every node Swarm would place a task on (swarm_probe.py).
 
     The data root is reached through an anonymous volume (it lives in the node's data root, whatever path
     that has there) rather than a bind mount of a path each node might keep elsewhere. `image` must be on
-    every node: the app image is. The job's service is removed whatever happens."""
+    every node: the app image is. The probe's service is removed whatever happens."""
     from .swarm_probe import run_global_probe
 
     nodes, outputs = run_global_probe(image, ["sh", "-c", SCRIPT, "probe", "/data"], timeout)

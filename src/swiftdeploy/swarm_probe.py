@@ -1,7 +1,9 @@
-"""One command on every schedulable Swarm node, as a global job, through a manager's API.
+"""One command on every schedulable Swarm node, through a manager's API.
 
-A global job places one task on each node that is ready and active (a drained or down node takes none,
-so it is not judged: Swarm would not place the stack there either). The job's output comes back through
+A global service whose tasks never restart places one task on each node that is ready and active (a
+drained or down node takes none, so it is not judged: Swarm would not place the stack there either). Not a
+global *job*: removing a job service leaves its task containers and their volumes on every node
+(moby/moby#44312, seen here on 20.10), where removing a service removes them. The output comes back through
 the manager's service logs, whose details name the node of each line."""
 
 import time
@@ -46,7 +48,7 @@ def run_global_probe(image: str, command: list[str], timeout: float) -> tuple[di
             {"ContainerSpec": ContainerSpec(image, command=command, user="65534:65534", read_only=True,
                                             mounts=[Mount("/data", None, type="volume")], cap_drop=["ALL"]),
              "RestartPolicy": RestartPolicy(condition="none")},
-            name=name, mode=ServiceMode("global-job"), labels={"org.swiftdeploy.probe": "true"})
+            name=name, mode=ServiceMode("global"), labels={"org.swiftdeploy.probe": "true"})
     try:
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}

@@ -7,9 +7,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
+import requests
+
+from opakit import running_opa
+from swiftdeploy.policy import OpaClient
 
 from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, residue,
                       swarm_nodes, wait_for)
@@ -107,6 +112,44 @@ def test_an_overlay_network_carries_requests_between_nodes(hosts):
             manager, "network", "rm", "hosts-test-net", check=False).returncode == 0, 60, period=1)
 
 
+def cluster_facts(manager: str) -> dict:
+    """The infra gate's facts of every node, measured through the manager as the swarm runtime does."""
+    code = ("import json; from swiftdeploy import probe; "
+            "print(json.dumps(probe.cluster_facts('swift-deploy-1-node:latest', '/var/lib/docker')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                            env={**os.environ, "DOCKER_HOST": manager})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_infra_facts_come_from_every_node_and_opa_names_the_failing_ones(hosts, tmp_path):
+    swarm, _ = hosts
+    facts = cluster_facts(swarm["DOCKER_HOST"])
+    assert set(facts["nodes"]) == set(NODES)
+    here = os.statvfs(ENGINE_DIR)
+    for node in facts["nodes"].values():
+        # the nodes' data roots live on this machine's disk, and their /proc is this kernel's
+        assert node["disk_total_bytes"] == here.f_blocks * here.f_frsize and node["cpu_count"] == os.cpu_count()
+    wait_for("no probe left on any node", lambda: residue(swarm) == [], 30, period=1)
+
+    token = "hosts-test-token"
+    with running_opa(tmp_path / "opa.log", token) as url:
+        client = OpaClient(url, token)
+
+        def limits(disk_gb):
+            answer = requests.put(f"{url}/v1/data/infra", json={"min_disk_free_gb": disk_gb, "max_load_1m": 1000.0},
+                                  headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            assert answer.status_code == 204, answer.text
+
+        limits(0)
+        assert client.decide("infra", facts).allow
+        limits(10**9)
+        decision = client.decide("infra", facts)
+    assert not decision.allow
+    assert [reason.split(":")[0] for reason in decision.reasons] == [f"node {node}" for node in NODES]
+    assert all("is below the minimum 1000000000 GB" in reason for reason in decision.reasons)
+
+
 def test_a_stopped_node_goes_down_in_the_swarm_and_comes_back(hosts):
     swarm, _ = hosts
     manager = swarm["DOCKER_HOST"]
@@ -119,6 +162,7 @@ def test_a_stopped_node_goes_down_in_the_swarm_and_comes_back(hosts):
     wait_for("node3 down in the swarm", lambda: state_of_node3() == "down", 15)
     print(f"node3 seen down {time.monotonic() - stopped:.1f} s after its dockerd stopped")
     assert docker(node_env(swarm, 3, "TCP"), "info", check=False, timeout=10).returncode != 0
+    assert set(cluster_facts(manager)["nodes"]) == {"sd-node1", "sd-node2"}, "a down node takes no task: not judged"
 
     engine_script("swarm", "start-node", "3")
     started = time.monotonic()
