@@ -91,18 +91,39 @@ def run_once(image: str, command: list[str], mounts: dict[str, str], **options) 
 
     volumes = {source: {"bind": target, "mode": "ro"} for source, target in mounts.items()}
     try:
-        container = client().containers.run(image, command, volumes=volumes, detach=True, cap_drop=["ALL"],
-                                            security_opt=["no-new-privileges:true"], **options)
+        container = client().containers.create(image, command, volumes=volumes, cap_drop=["ALL"],
+                                               security_opt=["no-new-privileges:true"], **options)
     except ImageNotFound:
         raise EngineError(f"image {image} is not present (build or pull it first)") from None
     except APIError as err:
-        raise EngineError(f"could not start {image}: {_short(err)}") from None
+        raise EngineError(f"could not create a container of {image}: {_short(err)}") from None
     try:
+        try:
+            container.start()
+        except APIError as err:
+            raise EngineError(f"could not start {image}: {_short(err)}") from None
         status = container.wait(timeout=120).get("StatusCode", 1)
         output = container.logs(stdout=True, stderr=True).decode(errors="replace")
     finally:
         container.remove(force=True)
     return status, output
+
+
+def remove_stopped(label: str, older_than_seconds: float) -> None:
+    """Remove the containers carrying `label` that were created longer ago than that and do not run: what a
+    process killed between creating and removing a throwaway container left."""
+    import time
+
+    from docker.errors import NotFound
+
+    with asking(f"removing stopped containers labelled {label}"):
+        for entry in client().api.containers(all=True, filters={"label": label}):
+            if entry.get("State") == "running" or time.time() - entry.get("Created", 0) < older_than_seconds:
+                continue
+            try:
+                client().api.remove_container(entry["Id"], force=True, v=True)
+            except NotFound:
+                pass
 
 
 def import_image(tarball: bytes, reference: str, changes: list[str]) -> None:

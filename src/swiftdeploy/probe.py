@@ -12,6 +12,7 @@ engine from the CLI machine's static busybox (Debian's busybox-static, which scr
 .tools/bin), so it fits on a host whose disk is nearly full: exactly the host the gate must refuse.
 """
 
+import atexit
 import hashlib
 import io
 import tarfile
@@ -109,10 +110,11 @@ def probe_image() -> str:
 def engine_host_facts(data_path: str, image: str | None = None) -> dict:
     """The infra input, measured on the engine's host by a throwaway container."""
     try:
+        engine.remove_stopped(PROBE_LABEL, older_than_seconds=60)  # left by a process killed mid-probe
         image = image or probe_image()
         status, output = engine.run_once(image, ["sh", "-c", SCRIPT, "probe", "/data"], {data_path: "/data"},
                                          user="65534:65534", network_mode="none", read_only=True,
-                                         labels={"org.swiftdeploy.probe": "true"})
+                                         labels=dict([PROBE_LABEL.split("=")]))
     except FactsError:
         raise
     except SwiftDeployError as err:
@@ -128,6 +130,7 @@ def engine_host_facts(data_path: str, image: str | None = None) -> dict:
 # One measurement at a time, shared: a deploy starts one while OPA starts (measure_soon) and the gate takes
 # it; `status` re-measures at most every MAX_AGE seconds instead of starting a container every frame.
 MAX_AGE = 10.0
+EXIT_WAIT = 15.0
 _lock = threading.Lock()
 _latest: tuple[float, Future] | None = None
 
@@ -158,6 +161,17 @@ def _measurement(data_path, max_age: float) -> Future:
 
     threading.Thread(target=measure, daemon=True).start()
     return future
+
+
+@atexit.register
+def _finish_measuring() -> None:
+    """A command that ends while its background measurement runs (a deploy refused early) lets it finish,
+    so the probe container is removed rather than left behind."""
+    if _latest is not None:
+        try:
+            _latest[1].exception(timeout=EXIT_WAIT)
+        except Exception:  # noqa: BLE001 - a timeout: the next probe removes what is left
+            pass
 
 
 def _failed(future: Future) -> bool:
