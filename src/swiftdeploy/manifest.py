@@ -52,6 +52,7 @@ class Services:
     mode: str
     restart_policy: str
     canary: Canary
+    replicas: int = 1  # tasks per track (runtime: swarm)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Manifest:
     log_volume: str
     prometheus: Prometheus
     metrics_source: str  # scrape | prometheus
+    runtime: str = "compose"  # compose | swarm
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -123,7 +125,8 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     document = _parse_yaml(text, source)
     problems = schema_problems(document)
     if not problems:
-        problems = _alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
+        problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
+                    + _runtime_problems(document))
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -268,6 +271,17 @@ def _prometheus_problems(document: dict) -> list[str]:
     return problems
 
 
+def _runtime_problems(document: dict) -> list[str]:
+    if document.get("runtime", "compose") == "swarm":
+        if "prometheus" in document:
+            return ["prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"]
+        return []
+    replicas = _get(document, ("services", "replicas"))
+    if replicas not in (None, 1):
+        return [f"services/replicas: {replicas} needs runtime: swarm (compose runs one container per track)"]
+    return []
+
+
 _RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
 _LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
 
@@ -294,6 +308,7 @@ def _normalise(doc: dict) -> Manifest:
             version=svc["version"],
             mode=svc["mode"],
             restart_policy=_first(doc, _RESTART_SPELLINGS, "unless-stopped"),
+            replicas=svc.get("replicas", 1),
             canary=Canary(
                 image=canary.get("image", svc["image"]),
                 version=canary.get("version", svc["version"]),
@@ -319,6 +334,7 @@ def _normalise(doc: dict) -> Manifest:
                               port=prom.get("port", 9090),
                               scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
         metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
+        runtime=doc.get("runtime", "compose"),
     )
 
 
