@@ -436,3 +436,10 @@ def test_a_tracks_tasks_are_summed_before_the_window():
     figures = window(before, after)
     assert (figures.requests, figures.errors) == (150, 2)
     assert figures.error_rate == pytest.approx(2 / 150) and figures.req_per_s == 15
+
+
+def test_a_gauge_of_several_tasks_reads_as_its_highest_value():
+    from swiftdeploy.metrics import total
+
+    tasks = [parse(f"# TYPE chaos_active gauge\nchaos_active {value}\n") for value in (0, 1, 0)]
+    assert gauge(total(tasks), "chaos_active") == 1
