@@ -5,11 +5,13 @@ SWIFTDEPLOY_SWARM_HOST is the DOCKER_HOST of a swarm manager whose network names
 host-mode port and OPA are reached on 127.0.0.1). Selected with `-m swarm`; it fails, never skips, without one.
 """
 
+import json
 import os
 import time
 
 import docker
 import pytest
+import requests
 
 from stackkit import SteadyLoad, make_project, manifest_of, ok, public_url, swiftdeploy
 
@@ -64,6 +66,11 @@ def nginx_log_upstreams(swarm, project, last: int) -> list[str]:
     return [line.split(" | ")[3] for line in out.decode().splitlines()]
 
 
+def canary_statuses(url: str, n: int = 20) -> set[int]:
+    return {requests.get(f"{url}/", headers={"Connection": "close", "X-SwiftDeploy-Track": "canary"}, timeout=10).status_code
+            for _ in range(n)}
+
+
 def test_a_swarm_stack_deploys_promotes_rolls_back_survives_a_killed_task_and_tears_down(swarm, project):
     name = manifest_of(project).project
     ok(swiftdeploy(project, "deploy", timeout=600))
@@ -100,6 +107,14 @@ def test_a_swarm_stack_deploys_promotes_rolls_back_survives_a_killed_task_and_te
     assert load.total >= 500, load.outcomes
     assert load.failures() == {}, load.outcomes
     assert not [u for u in upstreams if u.startswith(f"{dead}:")], f"nginx still sends to the dead task {dead}"
+
+    ok(swiftdeploy(project, "promote", "canary"))
+    ok(swiftdeploy(project, "chaos", "error", "--rate", "1"))
+    assert canary_statuses(url) == {500}, "every canary task injects the error, not just the one nginx picked"
+    status = json.loads(ok(swiftdeploy(project, "status", "--once", "--format", "json")).stdout)
+    assert status["chaos"] == "error" and status["tracks"]["canary"].get("down") is None, status
+    ok(swiftdeploy(project, "chaos", "recover"))
+    assert canary_statuses(url) == {200}
 
     ok(swiftdeploy(project, "teardown"))
     assert stack_of(swarm, project) == {"services": [], "containers": [], "networks": [], "volumes": []}

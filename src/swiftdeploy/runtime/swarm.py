@@ -36,6 +36,19 @@ for address in addresses:
     sys.stdout.write(response.read().decode() + "\\n\\x1e\\n")
 """
 TASK_SEPARATOR = "\n\x1e\n"
+# Chaos for every task of a track (nginx would hand a POST to one of them), with the token the task holds.
+POST_TO_EVERY_TASK = """\
+import http.client, json, os, socket, sys
+port = int(os.environ.get("APP_PORT", "3000"))
+answers = []
+for address in sorted({a[4][0] for a in socket.getaddrinfo("tasks." + sys.argv[1], port, socket.AF_INET)}):
+    connection = http.client.HTTPConnection(address, port, timeout=10)
+    connection.request("POST", sys.argv[2], sys.argv[3], {"Content-Type": "application/json",
+                                                          "X-Chaos-Token": os.environ.get("CHAOS_TOKEN", "")})
+    response = connection.getresponse()
+    answers.append([address, response.status, response.read().decode(errors="replace")])
+print(json.dumps(answers))
+"""
 
 
 class SwarmError(SwiftDeployError):
@@ -193,16 +206,28 @@ class SwarmRuntime(EngineImages):
 
     def metrics_texts(self, service: str, container_id: str | None = None) -> list[str]:
         """The /metrics text of every healthy task of the track, fetched over the overlay from one of them."""
-        command = ["/opt/venv/bin/python", "-c", SCRAPE_EVERY_TASK, service]
+        out = self._in_an_app_task(service, ["/opt/venv/bin/python", "-c", SCRAPE_EVERY_TASK, service])
+        return [text for text in out.split(TASK_SEPARATOR) if text.strip()]
+
+    def post_to_every_task(self, service: str, path: str, payload: dict) -> list[tuple[str, int, str]]:
+        """POST `payload` to `path` of every healthy task of the service: [(address, status, body)]."""
+        import json
+
+        out = self._in_an_app_task(service, ["/opt/venv/bin/python", "-c", POST_TO_EVERY_TASK, service, path,
+                                             json.dumps(payload)])
+        return [tuple(answer) for answer in json.loads(out)]
+
+    def _in_an_app_task(self, service: str, command: list[str]) -> str:
+        """Run in a task of the service on this node, else in any app task here (the overlay reaches them all)."""
         result = self.exec(service, command)
-        if result.returncode != 0 and "no running task" in result.stderr:  # none of this track on this node
+        if result.returncode != 0 and "no running task" in result.stderr:
             apps = [c for c in engine.containers(f"{STACK_LABEL}={self.project}") if c.get("State") == "running"
-                    and (c.get("Labels") or {}).get("io.swiftdeploy.role") in ("stable", "canary")]
+                    and (c.get("Labels") or {}).get("io.swiftdeploy.role") in APP_TRACKS]
             if apps:
                 result = self.exec_container(apps[0]["Id"], command)
         if result.returncode != 0:
             raise SwarmError((result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1])
-        return [text for text in result.stdout.split(TASK_SEPARATOR) if text.strip()]
+        return result.stdout
 
 
 _NONE = Container(id="", name="", role=None, spec=None, version=None, image_id="", state="missing", health=None)
