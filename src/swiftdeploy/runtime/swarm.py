@@ -6,6 +6,7 @@ updates a service in place (Swarm rolls its tasks, start-first, and rolls back a
 metrics are the sum over all its tasks, read across the overlay from inside one of them.
 """
 
+import dataclasses
 import shutil
 import subprocess
 import time
@@ -186,6 +187,9 @@ class SwarmRuntime(EngineImages):
         found, self.problems = [], {}
         for service in services:
             container, problem = service_as_container(service, by_service.get(service["ID"], []), _image_of)
+            if container.state == "running" and not container.image_id:  # no task of it on this node
+                reference = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image", "")
+                container = dataclasses.replace(container, image_id=engine.image_id(reference) or "")
             found.append(container)
             if problem:
                 self.problems[container.id] = problem
