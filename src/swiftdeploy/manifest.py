@@ -84,6 +84,12 @@ class Prometheus:
 
 
 @dataclass(frozen=True)
+class Swarm:
+    endpoint_mode: str = "dnsrr"  # dnsrr | vip
+    publish_mode: str = "host"  # host | ingress
+
+
+@dataclass(frozen=True)
 class Manifest:
     project: str
     services: Services
@@ -94,6 +100,7 @@ class Manifest:
     prometheus: Prometheus
     metrics_source: str  # scrape | prometheus
     runtime: str = "compose"  # compose | swarm
+    swarm: Swarm = Swarm()
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -272,6 +279,8 @@ def _prometheus_problems(document: dict) -> list[str]:
 
 
 def _runtime_problems(document: dict) -> list[str]:
+    if document.get("runtime", "compose") != "swarm" and "swarm" in document:
+        return ["swarm: needs runtime: swarm (the compose runtime has no such settings)"]
     if document.get("runtime", "compose") == "swarm":
         if "prometheus" in document:
             return ["prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"]
@@ -335,6 +344,7 @@ def _normalise(doc: dict) -> Manifest:
                               scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
         metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
         runtime=doc.get("runtime", "compose"),
+        swarm=Swarm(**(doc.get("swarm") or {})),
     )
 
 

@@ -39,7 +39,7 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "grafana-dashboard.json": ("grafana-dashboard.json.j2", ("project", "services.canary.window_seconds")),
     # runtime: swarm only (see used_by)
     "stack.yml": ("stack.yml.j2", (
-        "project", "runtime", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
+        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
 }
 SWARM_ONLY = ("stack.yml",)
 

@@ -235,6 +235,7 @@ def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
     assert parse_manifest(ARTICLE).services.replicas == 1
     swarm = parse_manifest("runtime: swarm\n" + ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: 3\n"))
     assert (swarm.runtime, swarm.services.replicas) == ("swarm", 3)
+    assert (swarm.swarm.endpoint_mode, swarm.swarm.publish_mode) == ("dnsrr", "host")
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -247,6 +248,11 @@ def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
      "services/replicas: 2 needs runtime: swarm (compose runs one container per track)"),
     ("runtime: swarm\n" + ARTICLE + "prometheus: {}\n",
      "prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"),
+    (ARTICLE + "swarm: {endpoint_mode: vip}\n", "swarm: needs runtime: swarm (the compose runtime has no such settings)"),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {endpoint_mode: ipvs}\n",
+     'swarm/endpoint_mode: must be one of dnsrr, vip; got "ipvs"'),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {publish: host}\n",
+     'swarm/publish: unknown key (did you mean "publish_mode"?)'),
 ])
 def test_bad_runtime_keys_are_one_line_each(text, problem):
     assert problems_of(text) == [problem]

@@ -186,3 +186,13 @@ def test_stack_yml_leaves_out_what_docker_stack_deploy_ignores_or_rejects(stable
                     "tmpfs"} & set(service), service
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
         assert {"type": "tmpfs", "target": "/tmp"} in service["volumes"]
+
+
+def test_where_ipvs_exists_the_stack_can_use_swarms_virtual_ips_and_routing_mesh(stable):
+    from swiftdeploy.manifest import Swarm
+
+    services = stack_file(dataclasses.replace(swarm_of(stable), swarm=Swarm("vip", "ingress")))["services"]
+    assert services["app-stable"]["deploy"]["endpoint_mode"] == "vip"
+    assert services["nginx"]["ports"][0]["mode"] == "ingress"
+    assert services["nginx"]["deploy"]["endpoint_mode"] == "vip"  # Swarm refuses dnsrr with an ingress port
+    assert services["nginx"]["deploy"]["update_config"]["order"] == "start-first"
