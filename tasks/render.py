@@ -16,19 +16,22 @@ RENDER_CODE = ["src/swiftdeploy/render.py", "src/swiftdeploy/manifest.py", "src/
 
 def task_init():
     """Render generated/ (nginx, compose, OPA config) from manifest.yaml and create the tokens."""
-    from swiftdeploy.render import OUTPUTS
+    from swiftdeploy.render import OUTPUTS, SWARM_ONLY
     from swiftdeploy.secrets import SECRETS_DIR, TOKENS
 
     for output, (template, _fields) in OUTPUTS.items():
         as_written = TargetAsWritten(output)
+        target = GENERATED / output
+        # A file only one runtime uses is absent under the other, and doit runs a task whose target is
+        # missing: such a file is no target, TargetAsWritten tells whether it is as the last render left it.
+        files = {"clean": [(_remove, [target])]} if output in SWARM_ONLY else {"targets": [str(target)], "clean": True}
         yield {
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
             "actions": [(render_output, [output, as_written])],
             "file_dep": [f"templates/{template}", *RENDER_CODE],
             "uptodate": [ManifestSliceUnchanged(output), as_written],
-            "targets": [str(GENERATED / output)],
-            "clean": True,
+            **files,
         }
     yield {
         "name": "secrets",
@@ -81,13 +84,13 @@ class ManifestSliceUnchanged:
 
     def digest(self):
         from swiftdeploy.errors import SwiftDeployError
-        from swiftdeploy.render import OUTPUTS, manifest_slice
+        from swiftdeploy.render import fields_of, manifest_slice
 
         try:
             manifest = current_manifest()
         except SwiftDeployError:
             return None
-        picked = manifest_slice(manifest, OUTPUTS[self.output][1])
+        picked = manifest_slice(manifest, fields_of(self.output, manifest))
         return hashlib.md5(json.dumps(picked, sort_keys=True).encode()).hexdigest()
 
 
@@ -104,7 +107,14 @@ class TargetAsWritten:
 
     def __call__(self, task, values):
         self.written_md5 = values.get("target_md5")
-        return self.written_md5 is not None and md5_of(self.path) == self.written_md5
+        return self.written_md5 is not None and (md5_of(self.path) or ABSENT) == self.written_md5
+
+
+ABSENT = "absent"  # what a render of a file the runtime does not use leaves
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def md5_of(path: Path):
@@ -118,10 +128,14 @@ def md5_of(path: Path):
 @operator_action
 def render_output(output, as_written):
     from swiftdeploy.files import write_atomic
-    from swiftdeploy.render import render
+    from swiftdeploy.render import render, used_by
 
     path = GENERATED / output
-    text = render(output, current_manifest())
+    manifest = current_manifest()
+    if not used_by(output, manifest):
+        _remove(path)
+        return {"target_md5": ABSENT}
+    text = render(output, manifest)
     rendered_md5 = hashlib.md5(text.encode()).hexdigest()
     on_disk_md5 = md5_of(path)
     # A file that only differs because its inputs changed still holds what init last wrote.

@@ -51,7 +51,7 @@ class Sampler:
                 if container is None:
                     raise SwiftDeployError(f"no ready {track} container")
                 if self.source is None:
-                    samples.append(parse(scrape(self.stack, track, container.id)))
+                    samples.append(scrape(self.stack, track, container.id))
                 else:
                     samples.append(self.source.sample(track))
             except SwiftDeployError as err:

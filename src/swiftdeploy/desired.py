@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .manifest import Manifest
-from .render import OUTPUTS, generation_of, load_yaml, render
+from .render import generation_of, load_yaml, outputs_for, render
 from .state import APP_TRACKS
 
 
@@ -70,8 +70,8 @@ def desired(manifest: Manifest, templates: str | Path = "templates") -> Desired:
 
 @lru_cache(maxsize=64)
 def _desired(manifest: Manifest, templates: str) -> Desired:
-    outputs = {name: render(name, manifest, templates) for name in OUTPUTS}
-    compose = load_yaml(outputs["docker-compose.yml"])
+    outputs = {name: render(name, manifest, templates) for name in outputs_for(manifest)}
+    compose = load_yaml(outputs[definition_file(manifest)])
     services = {}
     for name, definition in compose["services"].items():
         labels = definition.get("labels") or {}
@@ -81,6 +81,11 @@ def _desired(manifest: Manifest, templates: str) -> Desired:
     canary = manifest.services.canary
     route = Route(canary.weight if manifest.services.mode == "canary" else None)
     return Desired(manifest=manifest, outputs=outputs, services=services, route=route)
+
+
+def definition_file(manifest: Manifest) -> str:
+    """The generated file that defines the stack's services for the manifest's runtime."""
+    return "stack.yml" if manifest.runtime == "swarm" else "docker-compose.yml"
 
 
 def with_route(manifest: Manifest, route: Route) -> Manifest:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from . import proxy
-from .desired import Desired
+from .desired import Desired, definition_file
 from .errors import SwiftDeployError
 from .files import write_atomic
 from .journal import Journal
@@ -84,7 +84,7 @@ class Executor:
         if isinstance(step, BuildImages):
             stack.runtime.build(stack.root, step.references, self.app_hash)
         elif isinstance(step, StartService):
-            files = ["docker-compose.yml"] + ROLE_FILES.get(step.role, [])
+            files = [definition_file(step.target.manifest)] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
             # that waits for its /health, and nginx by the reload or confirmation that follows.

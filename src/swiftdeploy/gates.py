@@ -56,17 +56,16 @@ def infra_facts(stack: Stack) -> dict:
     return stack.runtime.host_facts()
 
 
-def scrape(stack: Stack, track: str, container: str | None = None) -> str:
-    """The /metrics text of one track, read inside its container (never through the public port).
+def scrape(stack: Stack, track: str, container: str | None = None):
+    """One Scrape of a track, read inside the stack (never through the public port): the sum over every
+    container or task of the track. `container` (an id the caller observed) also reaches an orphan."""
+    from .metrics import parse, total
 
-    `container` (an id the caller observed) also reaches one the compose file does not name: an orphan."""
-    command = ["/app/scrape"]
-    result = (stack.runtime.exec_container(container, command) if container
-              else stack.runtime.exec(stack.service(track), command))
-    if result.returncode != 0:
-        raise SwiftDeployError(f"could not read /metrics of the {track} track: "
-                               f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")
-    return result.stdout
+    try:
+        texts = stack.runtime.metrics_texts(stack.service(track), container)
+        return total([parse(text) for text in texts])
+    except SwiftDeployError as err:
+        raise SwiftDeployError(f"could not read /metrics of the {track} track: {str(err).splitlines()[0]}") from None
 
 
 def canary_facts(stack: Stack, seconds: float | None = None) -> dict:

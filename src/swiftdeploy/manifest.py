@@ -52,6 +52,7 @@ class Services:
     mode: str
     restart_policy: str
     canary: Canary
+    replicas: int = 1  # tasks per track (runtime: swarm)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ class Prometheus:
 
 
 @dataclass(frozen=True)
+class Swarm:
+    endpoint_mode: str = "dnsrr"  # dnsrr | vip
+    publish_mode: str = "host"  # host | ingress
+
+
+@dataclass(frozen=True)
 class Manifest:
     project: str
     services: Services
@@ -92,6 +99,8 @@ class Manifest:
     log_volume: str
     prometheus: Prometheus
     metrics_source: str  # scrape | prometheus
+    runtime: str = "compose"  # compose | swarm
+    swarm: Swarm = Swarm()
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -123,7 +132,8 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     document = _parse_yaml(text, source)
     problems = schema_problems(document)
     if not problems:
-        problems = _alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
+        problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
+                    + _runtime_problems(document))
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -268,6 +278,19 @@ def _prometheus_problems(document: dict) -> list[str]:
     return problems
 
 
+def _runtime_problems(document: dict) -> list[str]:
+    if document.get("runtime", "compose") != "swarm" and "swarm" in document:
+        return ["swarm: needs runtime: swarm (the compose runtime has no such settings)"]
+    if document.get("runtime", "compose") == "swarm":
+        if "prometheus" in document:
+            return ["prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"]
+        return []
+    replicas = _get(document, ("services", "replicas"))
+    if replicas not in (None, 1):
+        return [f"services/replicas: {replicas} needs runtime: swarm (compose runs one container per track)"]
+    return []
+
+
 _RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
 _LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
 
@@ -294,6 +317,7 @@ def _normalise(doc: dict) -> Manifest:
             version=svc["version"],
             mode=svc["mode"],
             restart_policy=_first(doc, _RESTART_SPELLINGS, "unless-stopped"),
+            replicas=svc.get("replicas", 1),
             canary=Canary(
                 image=canary.get("image", svc["image"]),
                 version=canary.get("version", svc["version"]),
@@ -319,6 +343,8 @@ def _normalise(doc: dict) -> Manifest:
                               port=prom.get("port", 9090),
                               scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
         metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
+        runtime=doc.get("runtime", "compose"),
+        swarm=Swarm(**(doc.get("swarm") or {})),
     )
 
 

@@ -80,6 +80,32 @@ def parse(text: str, at: float | None = None, wall: float | None = None,
                   requests=requests, buckets=dict(buckets), counts=counts, gauges=dict(gauges))
 
 
+def total(scrapes: list[Scrape]) -> Scrape:
+    """One track's figures from the scrapes of each of its tasks: counters and buckets summed per series
+    (what PromQL's sum() without the instance label gives); a gauge series takes its highest value (chaos
+    active on any task shows). At the latest scrape."""
+    if not scrapes:
+        raise MetricsError("no task of the track answered")
+    if len(scrapes) == 1:
+        return scrapes[0]
+    requests, counts, buckets, gauges = defaultdict(float), defaultdict(float), defaultdict(dict), defaultdict(dict)
+    for scrape in scrapes:
+        for key, value in scrape.requests.items():
+            requests[key] += value
+        for key, value in scrape.counts.items():
+            counts[key] += value
+        for key, series in scrape.buckets.items():
+            for bound, value in series.items():
+                buckets[key][bound] = buckets[key].get(bound, 0.0) + value
+        for name, samples in scrape.gauges.items():
+            for labels, value in samples:
+                key = _key(labels)
+                gauges[name][key] = max(value, gauges[name].get(key, value))
+    last = max(scrapes, key=lambda s: s.at)
+    return Scrape(at=last.at, wall=last.wall, requests=dict(requests), buckets=dict(buckets), counts=dict(counts),
+                  gauges={name: [(dict(key), value) for key, value in series.items()] for name, series in gauges.items()})
+
+
 def window(before: Scrape, after: Scrape) -> Window:
     """Traffic between two scrapes of the same target; a series that went down was reset (process restart)."""
     seconds = after.at - before.at

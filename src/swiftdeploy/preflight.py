@@ -7,7 +7,6 @@ from pathlib import Path
 from .errors import SwiftDeployError
 from .manifest import Manifest, ManifestError, load_manifest
 from .commands import CommandError, last_line, run
-from .stack import Stack
 
 NGINX_CHECK_HOSTS = ("stable", "canary")
 
@@ -105,7 +104,7 @@ def _our_nginx_publishes(root: Path, manifest: Manifest, port: int) -> bool:
     from . import engine
 
     try:
-        nginx = [c for c in Stack(root, manifest).runtime.containers() if c.role == "nginx" and c.state == "running"]
+        nginx = [c for c in _local_containers(root, manifest) if c.role == "nginx" and c.state == "running"]
         bindings = [(engine.inspect_container(c.id) or {}).get("HostConfig", {}).get("PortBindings") or {}
                     for c in nginx]
     except SwiftDeployError:
@@ -131,8 +130,18 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
     return f"in {manifest.nginx.image}"
 
 
+def _local_containers(root: Path, manifest: Manifest):
+    """The stack's containers on this engine, by label: a Swarm task's too (its nginx binds the port here)."""
+    from .runtime.compose import ComposeRuntime
+
+    return ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project).containers()
+
+
 def compose_valid(root: Path, manifest: Manifest) -> str:
-    runtime = Stack(root, manifest).runtime
+    from .runtime.compose import ComposeRuntime
+
+    # rendered for either runtime; Swarm's stack.yml is checked by docker stack deploy itself
+    runtime = ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project)
     try:
         run(runtime.argv("config", "--quiet"), what="docker compose config", timeout=60)
     except CommandError as err:

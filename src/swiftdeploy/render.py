@@ -37,7 +37,25 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prometheus-rules.yml": ("prometheus-rules.yml.j2", (
         "services.canary.window_seconds", "prometheus.scrape_interval_seconds")),
     "grafana-dashboard.json": ("grafana-dashboard.json.j2", ("project", "services.canary.window_seconds")),
+    # runtime: swarm only (see used_by)
+    "stack.yml": ("stack.yml.j2", (
+        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
 }
+SWARM_ONLY = ("stack.yml",)
+
+
+def used_by(output: str, manifest: Manifest) -> bool:
+    """Whether the manifest's runtime reads this output (stack.yml exists only for runtime: swarm)."""
+    return output not in SWARM_ONLY or manifest.runtime == "swarm"
+
+
+def outputs_for(manifest: Manifest) -> list[str]:
+    return [output for output in OUTPUTS if used_by(output, manifest)]
+
+
+def fields_of(output: str, manifest: Manifest) -> tuple[str, ...]:
+    """The manifest fields an output depends on: only the runtime, for a file this runtime does not use."""
+    return OUTPUTS[output][1] if used_by(output, manifest) else ("runtime",)
 
 
 class RenderError(SwiftDeployError):
@@ -117,11 +135,18 @@ def service_spec(compose: dict, service: str) -> str:
     definition = dict(compose["services"][service])
     definition.pop("depends_on", None)
     definition["labels"] = {k: v for k, v in (definition.get("labels") or {}).items() if k != SPEC_LABEL}
-    named_volumes = [v.split(":")[0] for v in definition.get("volumes", []) if not v.startswith((".", "/"))]
+    named_volumes = [name for v in definition.get("volumes", []) if (name := _named_volume(v))]
     used = {"service": definition,
             "networks": {n: compose.get("networks", {}).get(n) for n in definition.get("networks", [])},
             "volumes": {v: compose.get("volumes", {}).get(v) for v in named_volumes}}
     return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _named_volume(volume) -> str | None:
+    """The named volume a service's volume entry mounts (short "name:/path" or long form), or None."""
+    if isinstance(volume, dict):
+        return volume.get("source") if volume.get("type") == "volume" else None
+    return None if volume.startswith((".", "/")) else volume.split(":")[0]
 
 
 def _stamp_specs(text: str) -> str:

@@ -16,19 +16,27 @@ class Stack:
     root: Path
     manifest: Manifest
     history: History = field(init=False)
-    runtime: object = None  # ComposeRuntime unless a test gives another
+    runtime: object = None  # ComposeRuntime or SwarmRuntime (the manifest's runtime) unless a test gives another
     proxy: object = None  # NginxProxy unless a test gives another
 
     def __post_init__(self):
         self.history = History(self.root / "reports" / "history.jsonl", key_dir=self.root / STATE_DIR)
         if self.runtime is None:
-            from .runtime.compose import ComposeRuntime
-
-            self.runtime = ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)
+            self.runtime = self._runtime()
         if self.proxy is None:
             from .proxy import NginxProxy
 
             self.proxy = NginxProxy(self.runtime, self.public_url)
+
+    def _runtime(self):
+        if self.manifest.runtime == "swarm":
+            from .runtime.swarm import SwarmRuntime
+
+            return SwarmRuntime(self.generated / "stack.yml", self.manifest.project, volumes=(self.manifest.log_volume,),
+                                probe_image=self.manifest.nginx.image)
+        from .runtime.compose import ComposeRuntime
+
+        return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)
 
     @classmethod
     def load(cls, root: str | Path = ".") -> "Stack":

@@ -27,7 +27,9 @@ def snapshot(project: Path) -> dict[str, bytes]:
 
 def test_first_run_renders_every_file_and_the_tokens(project):
     result = run_doit(project, "init", check=True)
-    assert executed(result) == EVERY_FILE | {"init:secrets"}
+    # init:stack.yml runs once too: it records that this runtime (compose) has no stack.yml
+    assert executed(result) == EVERY_FILE | {"init:stack.yml", "init:secrets"}
+    assert not (project / "generated" / "stack.yml").exists()
     for name in OUTPUTS:
         assert (project / "generated" / name).stat().st_size > 0
     secrets = project / ".swiftdeploy"
@@ -198,3 +200,17 @@ def test_doit_list_reads_no_manifest(tmp_path):
     (project / "manifest.yaml").write_text("this: [is not valid\n")
     result = run_doit(project, "list")
     assert result.returncode == 0 and "init" in result.stdout
+
+
+def test_runtime_swarm_renders_stack_yml_and_compose_again_removes_it(project):
+    run_doit(project, "init", check=True)
+    manifest = project / "manifest.yaml"
+    compose_text = manifest.read_text()
+    manifest.write_text("runtime: swarm\n" + compose_text.replace("  mode: stable\n", "  mode: stable\n  replicas: 2\n"))
+    result = run_doit(project, "init", check=True)
+    assert "init:stack.yml" in executed(result)
+    assert "replicas: 2" in (project / "generated" / "stack.yml").read_text()
+    assert executed(run_doit(project, "init", check=True)) == set()
+    manifest.write_text(compose_text)
+    result = run_doit(project, "init", check=True)
+    assert "init:stack.yml" in executed(result) and not (project / "generated" / "stack.yml").exists()

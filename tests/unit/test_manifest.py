@@ -228,3 +228,31 @@ def test_a_prometheus_block_runs_one_and_metrics_can_come_from_it():
 ])
 def test_bad_prometheus_and_metrics_keys_are_one_line_each(text, problem):
     assert problems_of(text) == [problem]
+
+
+def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
+    assert parse_manifest(ARTICLE).runtime == "compose"
+    assert parse_manifest(ARTICLE).services.replicas == 1
+    swarm = parse_manifest("runtime: swarm\n" + ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: 3\n"))
+    assert (swarm.runtime, swarm.services.replicas) == ("swarm", 3)
+    assert (swarm.swarm.endpoint_mode, swarm.swarm.publish_mode) == ("dnsrr", "host")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("runtime: kubernetes\n" + ARTICLE, 'runtime: must be one of compose, swarm; got "kubernetes"'),
+    ("runtime: swarm\n" + ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: 0\n"),
+     "services/replicas: must be 1-50, got 0"),
+    ("runtime: swarm\n" + ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: two\n"),
+     'services/replicas: must be an integer, got string "two"'),
+    (ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: 2\n"),
+     "services/replicas: 2 needs runtime: swarm (compose runs one container per track)"),
+    ("runtime: swarm\n" + ARTICLE + "prometheus: {}\n",
+     "prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"),
+    (ARTICLE + "swarm: {endpoint_mode: vip}\n", "swarm: needs runtime: swarm (the compose runtime has no such settings)"),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {endpoint_mode: ipvs}\n",
+     'swarm/endpoint_mode: must be one of dnsrr, vip; got "ipvs"'),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {publish: host}\n",
+     'swarm/publish: unknown key (did you mean "publish_mode"?)'),
+])
+def test_bad_runtime_keys_are_one_line_each(text, problem):
+    assert problems_of(text) == [problem]

@@ -419,3 +419,27 @@ def test_a_p99_in_the_inf_bucket_is_flagged_saturated():
     assert saturated.p99_saturated and saturated.p99_seconds == 1.0  # PromQL answers the top finite bound
     assert not window(parse(before, at=0.0), parse(fast, at=30.0)).p99_saturated
     assert not window(parse(before, at=0.0), parse(before, at=30.0)).p99_saturated  # no traffic: nothing to flag
+
+
+def test_a_tracks_tasks_are_summed_before_the_window():
+    from swiftdeploy.metrics import total
+
+    def task_text(ok, bad, fast):
+        return (f'http_requests_total{{method="GET",path="/",status_code="200"}} {ok}\n'
+                f'http_requests_total{{method="GET",path="/",status_code="500"}} {bad}\n'
+                f'http_request_duration_seconds_bucket{{le="0.1",path="/"}} {fast}\n'
+                f'http_request_duration_seconds_bucket{{le="+Inf",path="/"}} {ok + bad}\n'
+                f'http_request_duration_seconds_count{{path="/"}} {ok + bad}\n')
+
+    before = total([parse(task_text(10, 0, 10), at=0), parse(task_text(20, 0, 20), at=0)])
+    after = total([parse(task_text(60, 1, 61), at=10), parse(task_text(118, 1, 119), at=10)])
+    figures = window(before, after)
+    assert (figures.requests, figures.errors) == (150, 2)
+    assert figures.error_rate == pytest.approx(2 / 150) and figures.req_per_s == 15
+
+
+def test_a_gauge_of_several_tasks_reads_as_its_highest_value():
+    from swiftdeploy.metrics import total
+
+    tasks = [parse(f"# TYPE chaos_active gauge\nchaos_active {value}\n") for value in (0, 1, 0)]
+    assert gauge(total(tasks), "chaos_active") == 1

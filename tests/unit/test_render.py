@@ -136,3 +136,63 @@ def test_a_template_reaching_outside_its_slice_fails_with_the_template_named(sta
     (tmp_path / "opa-config.yaml.j2").write_text("{{ nginx.port }}\n")
     with pytest.raises(RenderError, match=r"opa-config.yaml.j2: 'nginx' is undefined"):
         render("opa-config.yaml", stable, tmp_path)
+
+
+def swarm_of(manifest, replicas=2):
+    return dataclasses.replace(manifest, runtime="swarm",
+                               services=dataclasses.replace(manifest.services, replicas=replicas))
+
+
+def stack_file(manifest):
+    return yaml.safe_load(render("stack.yml", manifest, TEMPLATES))
+
+
+def test_stack_yml_is_rendered_only_for_runtime_swarm(stable):
+    from swiftdeploy.desired import desired
+
+    assert "stack.yml" not in desired(stable, TEMPLATES).outputs
+    swarm = desired(swarm_of(stable), TEMPLATES)
+    assert "stack.yml" in swarm.outputs
+    assert {spec.service for spec in swarm.services.values()} == {"app-stable", "nginx", "opa"}
+
+
+def test_the_stack_runs_each_track_as_replicated_dnsrr_services_with_rolling_updates(stable):
+    stack = stack_file(swarm_of(canary_of(stable), replicas=3))
+    assert stack["version"] == "3.8"
+    for track in ("app-stable", "app-canary"):
+        deploy = stack["services"][track]["deploy"]
+        assert (deploy["replicas"], deploy["endpoint_mode"]) == (3, "dnsrr")
+        assert deploy["update_config"] == {"parallelism": 1, "delay": "0s", "order": "start-first",
+                                           "failure_action": "rollback", "monitor": "30s", "max_failure_ratio": 0}
+        assert deploy["rollback_config"]["failure_action"] == "pause"
+        assert stack["services"][track]["healthcheck"]["test"] == ["CMD", "/app/healthcheck"]
+    assert stack["services"]["app-canary"]["environment"]["APP_VERSION"] == "1.1.0"
+    assert stack["networks"]["app"]["driver"] == "overlay"
+
+
+def test_the_stack_publishes_only_nginx_in_host_mode_and_keeps_opa_on_the_managers_loopback(stable):
+    services = stack_file(swarm_of(stable))["services"]
+    assert services["nginx"]["ports"] == [{"target": 8080, "published": 8080, "protocol": "tcp", "mode": "host"}]
+    assert "ports" not in services["opa"] and "ports" not in services["app-stable"]
+    assert services["opa"]["networks"] == ["host"] and "--addr=127.0.0.1:8181" in services["opa"]["command"]
+    for name in ("nginx", "opa"):
+        assert services[name]["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+        assert services[name]["deploy"]["update_config"]["order"] == "stop-first"  # a host port cannot overlap
+
+
+def test_stack_yml_leaves_out_what_docker_stack_deploy_ignores_or_rejects(stable):
+    for service in stack_file(swarm_of(canary_of(stable)))["services"].values():
+        assert not {"build", "container_name", "depends_on", "restart", "expose", "security_opt",
+                    "tmpfs"} & set(service), service
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert {"type": "tmpfs", "target": "/tmp"} in service["volumes"]
+
+
+def test_where_ipvs_exists_the_stack_can_use_swarms_virtual_ips_and_routing_mesh(stable):
+    from swiftdeploy.manifest import Swarm
+
+    services = stack_file(dataclasses.replace(swarm_of(stable), swarm=Swarm("vip", "ingress")))["services"]
+    assert services["app-stable"]["deploy"]["endpoint_mode"] == "vip"
+    assert services["nginx"]["ports"][0]["mode"] == "ingress"
+    assert services["nginx"]["deploy"]["endpoint_mode"] == "vip"  # Swarm refuses dnsrr with an ingress port
+    assert services["nginx"]["deploy"]["update_config"]["order"] == "start-first"

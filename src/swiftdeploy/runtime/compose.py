@@ -7,13 +7,14 @@ from pathlib import Path
 
 from .. import engine
 from ..commands import Background, run
-from ..state import (APP_HASH_LABEL, COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, ImageFact,
-                     container_from_list_entry)
+from ..state import COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, container_from_list_entry
 from ..tools import compose_binary
+from .images import EngineImages
 
 
 @dataclass
-class ComposeRuntime:
+class ComposeRuntime(EngineImages):
+    definition_file = "docker-compose.yml"
     compose_file: Path
     project: str
     compose: tuple[str, ...] = ()
@@ -79,14 +80,6 @@ class ComposeRuntime:
                    or engine.containers(f"{COMPOSE_PROJECT_LABEL}={self.project}"))
         return [container_from_list_entry(entry, engine.inspect_container) for entry in entries]
 
-    def images(self, references) -> dict[str, ImageFact]:
-        facts = {}
-        for reference in dict.fromkeys(references):
-            image = engine.inspect_image(reference)
-            labels = ((image or {}).get("Config") or {}).get("Labels") or {}
-            facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL))
-        return facts
-
     def remove(self, container_ids) -> None:
         self.settle()
         for container_id in container_ids:
@@ -104,13 +97,15 @@ class ComposeRuntime:
 
         probe.measure_soon(engine.data_path)
 
-    def build(self, root: Path, references, source_hash: str) -> str:
-        from ..build import build
+    def metrics_texts(self, service: str, container_id: str | None = None) -> list[str]:
+        """The /metrics text of a track: one container per track here (`container_id` may be an orphan's)."""
+        command = ["/app/scrape"]
+        return [_checked(self.exec_container(container_id, command) if container_id else self.exec(service, command))]
 
-        return build(root, references, source_hash)
 
-    def tag(self, image_id: str, reference: str) -> None:
-        engine.tag_image(image_id, *engine.split_reference(reference))
+def _checked(result: subprocess.CompletedProcess) -> str:
+    from ..errors import SwiftDeployError
 
-    def untag(self, reference: str) -> None:
-        engine.untag_image(reference)
+    if result.returncode != 0:
+        raise SwiftDeployError((result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1])
+    return result.stdout
