@@ -275,6 +275,11 @@ class _Planner:
     def start(self, role: str, state: Desired) -> None:
         spec = state.services[role]
         self.require_image(spec)
+        # A second container of the role (compose's temporary one, left by a recreate killed half way) makes
+        # compose fail to give the new one its name: it goes first.
+        clutter = [c for c in self.extras if c.role == role]
+        if clutter:
+            self.remove(clutter, f"a second {role} container, left by an interrupted change")
         current = self.primary.get(role)
         replacing = current if current is not None and (
             not self._matches(current, spec) or current.health == "unhealthy") else None

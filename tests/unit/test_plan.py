@@ -167,3 +167,19 @@ def test_a_missing_image_that_is_not_built_is_one_error(stable):
     target = render(stable)
     with pytest.raises(PlanError, match=f"image {IMAGE} is not present here"):
         steps_of(target, Observed(images={IMAGE: ImageFact(id=None)}))
+
+
+def test_compose_s_temporary_container_from_a_killed_recreate_is_removed_before_the_track_is_replaced(stable):
+    """Seen on Docker Engine: promote:stable SIGKILLed while compose recreated stable left its temporary
+    container (`<id>_<name>`, the new version, created but not started) beside the old one; compose then
+    failed to name the next new container ("Conflict. The container name ... is already in use")."""
+    now = render(canary_mode(stable))
+    promoted = dataclasses.replace(stable, services=dataclasses.replace(stable.services, version="1.1.0"))
+    half_made = running(render(promoted), "stable", name="edaf1be984d7_p-app-stable-1", condition="created",
+                        health=None)
+    seen = observed(now, running(now, "stable"), half_made, running(now, "canary"), running(now, "nginx"),
+                    running(now, "opa"))
+    steps = describe(steps_of(render(promoted), seen, gates=("canary",)))
+    removal = "remove edaf1be984d7_p-app-stable-1 1.1.0 (created): a second stable container, left by an interrupted change"
+    assert removal in steps
+    assert steps.index(removal) < steps.index("replace p-app-stable-1 1.0.0 (healthy) with app-stable 1.1.0")
