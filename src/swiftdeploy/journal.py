@@ -86,6 +86,13 @@ class Journal:
         os.replace(tmp, self.path)
         _sync_directory(self.path.parent)
 
+    def last_written(self) -> float:
+        """When the journal was last written (epoch seconds): the latest an interrupted run was still acting."""
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
     def step(self, description: str, gate: str | None = None) -> None:
         self._append({"kind": "step", "ts": utc_timestamp(), "step": description,
                       **({"gate": gate} if gate else {})})

@@ -157,6 +157,9 @@ class FakeRuntime:
         self.world.containers.clear()
         self.world.served = None
 
+    def settle_after_interruption(self, last_acted: float, say=print) -> None:
+        pass  # the fake engine does nothing after the process that asked is gone
+
     def prefetch_facts(self) -> None:
         pass
 

@@ -85,6 +85,20 @@ class ComposeRuntime(EngineImages):
         for container_id in container_ids:
             engine.remove_container(container_id)
 
+    # A killed compose's last request goes on inside the engine: a `stop` it sent takes up to the 10 s grace,
+    # and meanwhile the container still reads as running and healthy. Seen on Docker Engine: a rollback that
+    # observed at once routed everything to a stable that was being stopped (504s).
+    SETTLE_SECONDS = 15.0
+
+    def settle_after_interruption(self, last_acted: float, say=print) -> None:
+        """Wait until a killed run's engine requests are over before observing what they left."""
+        import time
+
+        remaining = last_acted + self.SETTLE_SECONDS - time.time()
+        if remaining > 0:
+            say(f"waiting {remaining:.0f} s for what the interrupted run asked of the engine to finish")
+            time.sleep(remaining)
+
     def host_facts(self) -> dict:
         """The infra gate's facts, measured on the engine's host (probe.py), not the CLI's."""
         from .. import probe

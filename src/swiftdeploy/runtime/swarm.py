@@ -73,6 +73,9 @@ class SwarmRuntime(EngineImages):
 
         return probe.cluster_facts(self.probe_image, engine.data_path())
 
+    def settle_after_interruption(self, last_acted: float, say=print) -> None:
+        """Nothing to wait for: Swarm carries out a service update itself, whoever asked for it."""
+
     def prefetch_facts(self) -> None:
         """Nothing to start early: the probe's global service is quick next to a swarm deploy."""
 
