@@ -153,7 +153,7 @@ class SwarmRuntime(EngineImages):
 
         api = engine.client().api
         for service_id in container_ids:
-            with engine._asking(f"removing service {service_id[:12]}"):
+            with engine.asking(f"removing service {service_id[:12]}"):
                 try:
                     api.remove_service(service_id)
                 except NotFound:
@@ -169,7 +169,7 @@ class SwarmRuntime(EngineImages):
         from docker.errors import NotFound
 
         for volume in self.volumes:
-            with engine._asking(f"removing volume {volume}"):
+            with engine.asking(f"removing volume {volume}"):
                 try:
                     engine.client().api.remove_volume(volume)
                 except NotFound:
@@ -193,7 +193,7 @@ class SwarmRuntime(EngineImages):
     def containers(self) -> list[Container]:
         """One Container per service of the stack (see swarm_state); what went wrong with each in .problems."""
         api = engine.client().api
-        with engine._asking(f"listing the services of stack {self.project}"):
+        with engine.asking(f"listing the services of stack {self.project}"):
             services = api.services(filters={"label": f"{STACK_LABEL}={self.project}"})
             tasks = api.tasks(filters={"service": [s["ID"] for s in services]}) if services else []
         by_service: dict[str, list] = {}
