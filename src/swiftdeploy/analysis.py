@@ -14,7 +14,7 @@ from collections import deque
 
 from . import requestlog
 from .errors import SwiftDeployError
-from .metrics import Scrape, parse, window
+from .metrics import Scrape, window
 from .state import APP_TRACKS
 
 

@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 
 from .errors import SwiftDeployError
-from .metrics import DURATION, REQUESTS, Scrape, Window, bucket_quantile, quantile_saturated
+from .metrics import DURATION, REQUESTS, Scrape, Window, quantile_saturated
 
 JOB = "swiftdeploy"  # the job in generated/prometheus.yml
 TRAFFIC = 'path!~"/healthz|/metrics"'  # not traffic: probes and scrapes (the scrape source leaves them out too)
