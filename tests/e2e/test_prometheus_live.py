@@ -67,7 +67,6 @@ def test_prometheus_runs_in_the_stack_on_loopback_only_and_scrapes_both_tracks(p
 
 
 @pytest.mark.parametrize("chaos", [("error", "--rate", "0.3"), ("slow", "--duration", "0.3")], ids=["errors", "slow"])
-@pytest.mark.every_engine
 def test_promql_and_the_direct_scrape_agree_on_the_same_window(project, chaos):
     """Both sources over one window: the Sampler's two scrapes A and B, PromQL evaluated at B over B - A.
 
