@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -134,3 +135,22 @@ def fake_opa():
         server.release.set()
         server.shutdown()
         server.server_close()
+
+
+def token_of(project: Path) -> str:
+    """The OPA token `doit init` generated for a project copy."""
+    return (project / ".swiftdeploy" / "opa.env").read_text().strip().partition("=")[2]
+
+
+def set_infra_limits(opa_url: str, token: str, limits: dict) -> None:
+    """Replace data.infra in a running OPA (the token may write data: policies/system/authz.rego)."""
+    answer = requests.put(f"{opa_url}/v1/data/infra", json=limits, timeout=5,
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 204, answer.text
+
+
+def point_at(project: Path, url: str) -> None:
+    """Point a project copy's manifest (its `opa:\n  port: N` lines) at the OPA answering at url."""
+    manifest = project / "manifest.yaml"
+    port = url.rsplit(":", 1)[1]
+    manifest.write_text(re.sub(r"(?m)^opa:\n  port: \d+$", f"opa:\n  port: {port}", manifest.read_text()))

@@ -23,13 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import engine
+from .commands import last_line
 from .errors import SwiftDeployError
 from .facts import FactsError
 from .tools import busybox_binary
 
 PROBE_REPOSITORY = "swiftdeploy/facts-probe"
 PROBE_LABEL = "org.swiftdeploy.probe=true"
-APPLETS = ("sh", "stat", "grep", "nproc", "cat")
+APPLETS = ("sh", "stat", "grep", "nproc")
 
 # $1 is the path to measure: /data in the probe container.
 SCRIPT = """set -e
@@ -63,8 +64,8 @@ def parse(output: str, disk_path: str) -> dict:
         raise FactsError(f"the facts probe printed a line it should not: {line[:120]!r}") from None
     missing = {"disk_free_bytes", "load_1m", "memory_total_bytes", "memory_available_bytes", "cpu_count"} - set(fields)
     if missing:
-        last = (output.strip().splitlines() or ["no output"])[-1][:200]
-        raise FactsError(f"the facts probe did not report {', '.join(sorted(missing))} ({last})")
+        raise FactsError(f"the facts probe did not report {', '.join(sorted(missing))} "
+                         f"({last_line(output) or 'no output'})")
     return fields
 
 
@@ -120,8 +121,8 @@ def engine_host_facts(data_path: str, image: str | None = None) -> dict:
     except SwiftDeployError as err:
         raise FactsError(f"cannot measure the engine's host: {str(err).splitlines()[0]}") from None
     if status != 0:
-        last = (output.strip().splitlines() or [f"exit {status}"])[-1][:200]
-        raise FactsError(f"the facts probe failed on the engine's host (exit {status}): {last}")
+        raise FactsError(f"the facts probe failed on the engine's host (exit {status}): "
+                         f"{last_line(output) or f'exit {status}'}")
     return parse(output, data_path)
 
 
@@ -193,7 +194,6 @@ def cluster_facts(image: str, disk_path: str, timeout: float = 90) -> dict:
             raise FactsError(f"the facts probe did not report from node {hostname} within {timeout:.0f} s")
         status, output = outputs[node_id]
         if status != "complete":
-            last = (output.strip().splitlines() or [status])[-1][:200]
-            raise FactsError(f"the facts probe failed on node {hostname} ({status}): {last}")
+            raise FactsError(f"the facts probe failed on node {hostname} ({status}): {last_line(output) or status}")
         facts[hostname] = parse(output, disk_path)
     return {"nodes": facts}

@@ -13,10 +13,8 @@ import subprocess
 import sys
 
 import pytest
-import requests
-
 from hostskit import ENGINE_DIR, docker, engine_script, read_env
-from opakit import running_opa
+from opakit import point_at, running_opa, set_infra_limits, token_of
 from projectkit import copy_project, run_doit
 
 pytestmark = pytest.mark.e2e
@@ -40,14 +38,10 @@ def project(tmp_path_factory):
 
 
 def test_a_remote_engine_with_a_full_disk_is_refused_while_this_machine_has_plenty(remote, project, tmp_path):
-    token = (project / ".swiftdeploy" / "opa.env").read_text().strip().partition("=")[2]
+    token = token_of(project)
     with running_opa(tmp_path / "opa.log", token, project / "policies") as opa:
-        limits = requests.put(f"{opa}/v1/data/infra", json={"min_disk_free_gb": 10, "max_load_1m": 1000.0},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=5)
-        assert limits.status_code == 204, limits.text
-        manifest = project / "manifest.yaml"
-        manifest.write_text(re.sub(r"(?m)^opa:\n  port: \d+$", f"opa:\n  port: {opa.rsplit(':', 1)[1]}",
-                                   manifest.read_text()))
+        set_infra_limits(opa, token, {"min_disk_free_gb": 10, "max_load_1m": 1000.0})
+        point_at(project, opa)
         env = {key: value for key, value in os.environ.items() if key != "SWIFTDEPLOY_DATA_PATH"}
         env["DOCKER_HOST"] = remote["DOCKER_HOST"]
         assert env["DOCKER_HOST"].startswith("tcp://")

@@ -11,9 +11,8 @@ import sys
 import time
 
 import pytest
-import requests
 
-from opakit import running_opa
+from opakit import running_opa, set_infra_limits
 from swiftdeploy.policy import OpaClient
 
 from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, residue,
@@ -136,14 +135,9 @@ def test_the_infra_facts_come_from_every_node_and_opa_names_the_failing_ones(hos
     with running_opa(tmp_path / "opa.log", token) as url:
         client = OpaClient(url, token)
 
-        def limits(disk_gb):
-            answer = requests.put(f"{url}/v1/data/infra", json={"min_disk_free_gb": disk_gb, "max_load_1m": 1000.0},
-                                  headers={"Authorization": f"Bearer {token}"}, timeout=5)
-            assert answer.status_code == 204, answer.text
-
-        limits(0)
+        set_infra_limits(url, token, {"min_disk_free_gb": 0, "max_load_1m": 1000.0})
         assert client.decide("infra", facts).allow
-        limits(10**9)
+        set_infra_limits(url, token, {"min_disk_free_gb": 10**9, "max_load_1m": 1000.0})
         decision = client.decide("infra", facts)
     assert not decision.allow
     assert [reason.split(":")[0] for reason in decision.reasons] == [f"node {node}" for node in NODES]

@@ -9,14 +9,12 @@ fake answers what a real OPA will not: garbage, a malformed decision, extra deci
 
 import json
 import os
-import re
 import subprocess
 import sys
 
 import pytest
-import requests
 
-from opakit import fake_opa, free_port, running_opa
+from opakit import fake_opa, free_port, point_at, running_opa, set_infra_limits, token_of
 from projectkit import copy_project, run_doit
 
 ALLOWING = {"min_disk_free_gb": 0, "max_load_1m": 1000.0}
@@ -35,23 +33,6 @@ def project(tmp_path_factory):
 def opa(project, tmp_path_factory):
     with running_opa(tmp_path_factory.mktemp("opa") / "opa.log", token_of(project), project / "policies") as url:
         yield url
-
-
-def token_of(project) -> str:
-    return (project / ".swiftdeploy" / "opa.env").read_text().strip().partition("=")[2]
-
-
-def set_infra_limits(project, opa_url: str, limits: dict) -> None:
-    """Replace data.infra in the running OPA (the token may write data: policies/system/authz.rego)."""
-    answer = requests.put(f"{opa_url}/v1/data/infra", json=limits, timeout=5,
-                          headers={"Authorization": f"Bearer {token_of(project)}"})
-    assert answer.status_code == 204, answer.text
-
-
-def point_at(project, url: str) -> None:
-    manifest = project / "manifest.yaml"
-    port = url.rsplit(":", 1)[1]
-    manifest.write_text(re.sub(r"(?m)^opa:\n  port: \d+$", f"opa:\n  port: {port}", manifest.read_text()))
 
 
 def gate(project, *options: str, engine: bool = True) -> subprocess.CompletedProcess:
@@ -73,7 +54,7 @@ def document(result: subprocess.CompletedProcess) -> dict:
 
 def test_allowed_exits_0_with_the_decision_and_the_facts_it_was_asked_about(project, opa):
     point_at(project, opa)
-    set_infra_limits(project, opa, ALLOWING)
+    set_infra_limits(opa, token_of(project), ALLOWING)
     answer = document(gate(project, "--format", "json"))
     assert answer["exit_code"] == 0
     assert (answer["decision"], answer["allow"], answer["reasons"], answer["error"]) == ("allow", True, [], None)
@@ -85,7 +66,7 @@ def test_allowed_exits_0_with_the_decision_and_the_facts_it_was_asked_about(proj
 
 def test_denied_exits_1_with_opas_reasons(project, opa):
     point_at(project, opa)
-    set_infra_limits(project, opa, DENYING)
+    set_infra_limits(opa, token_of(project), DENYING)
     answer = document(gate(project, "--format", "json"))
     assert answer["exit_code"] == 1
     assert (answer["decision"], answer["allow"], answer["error"]) == ("deny", False, None)
@@ -102,7 +83,7 @@ def test_denied_exits_1_with_opas_reasons(project, opa):
 
 def test_json_mode_keeps_doits_progress_lines_off_stdout(project, opa):
     point_at(project, opa)  # the manifest changed since the last init: init re-renders, and says so
-    set_infra_limits(project, opa, ALLOWING)
+    set_infra_limits(opa, token_of(project), ALLOWING)
     result = gate(project, "--format", "json")
     assert result.stdout.lstrip().startswith("{") and document(result)["exit_code"] == 0
     assert ".  infra-gate" in result.stderr
@@ -174,7 +155,7 @@ def test_a_format_that_does_not_exist_is_refused_before_anything_runs(project):
 def test_an_engine_that_cannot_be_measured_exits_2_naming_it(project, opa):
     """The facts come from the engine's host: without an engine there is nothing to judge, never the laptop."""
     point_at(project, opa)
-    set_infra_limits(project, opa, ALLOWING)
+    set_infra_limits(opa, token_of(project), ALLOWING)
     answer = document(gate(project, "--format", "json", engine=False))
     assert answer["exit_code"] == 2 and (answer["decision"], answer["allow"]) == ("unknown", None)
     assert answer["error"].startswith("cannot measure the engine's host: no container engine answers at"), answer

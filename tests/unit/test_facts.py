@@ -87,6 +87,7 @@ def test_an_engine_that_cannot_run_the_probe_is_one_line(monkeypatch):
     def refuse(*args, **kwargs):
         raise SwiftDeployError("could not start swiftdeploy/facts-probe:abc: no space left on device\nmore")
 
+    monkeypatch.setattr(probe.engine, "remove_stopped", lambda *args, **kwargs: None)  # no engine here
     monkeypatch.setattr(probe.engine, "run_once", refuse)
     with pytest.raises(FactsError) as caught:
         probe.engine_host_facts("/var/lib/docker", image="swiftdeploy/facts-probe:abc")
