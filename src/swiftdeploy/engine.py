@@ -25,8 +25,8 @@ def client():
         # A fixed API version: negotiating it costs a /version call, which takes a second on Podman.
         engine = docker.from_env(timeout=300, version=API_VERSION)
         engine.ping()
-    except _engine_errors() as err:  # a missing socket is a requests error, not a DockerException
-        raise EngineError(f"no container engine answers at {where} ({_short(err)}); start Docker, "
+    except engine_errors() as err:  # a missing socket is a requests error, not a DockerException
+        raise EngineError(f"no container engine answers at {where} ({short(err)}); start Docker, "
                           "or run scripts/test-engine up and source .engine/env") from None
     return engine
 
@@ -64,9 +64,9 @@ def build_image(context: Path, tags: list[str], base_image: str, labels: dict[st
         image, _logs = client().images.build(path=str(context), tag=tags[0], rm=True, forcerm=True,
                                              buildargs={"BASE_IMAGE": base_image}, labels=labels or {})
     except BuildError as err:
-        raise EngineError(f"building {tags[0]} from {context}/Dockerfile failed: {_short(err)}") from None
+        raise EngineError(f"building {tags[0]} from {context}/Dockerfile failed: {short(err)}") from None
     except APIError as err:
-        raise EngineError(f"the engine refused to build {tags[0]}: {_short(err)}") from None
+        raise EngineError(f"the engine refused to build {tags[0]}: {short(err)}") from None
     for tag in tags[1:]:
         image.tag(*split_reference(tag))
     return image.id
@@ -76,7 +76,7 @@ def image_size(reference: str) -> int:
     return client().images.get(reference).attrs.get("Size", 0)
 
 
-def _short(err: Exception) -> str:
+def short(err: Exception) -> str:
     text = str(getattr(err, "explanation", None) or err).strip()
     return text.splitlines()[-1][:300] if text else type(err).__name__
 
@@ -96,12 +96,12 @@ def run_once(image: str, command: list[str], mounts: dict[str, str], **options) 
     except ImageNotFound:
         raise EngineError(f"image {image} is not present (build or pull it first)") from None
     except APIError as err:
-        raise EngineError(f"could not create a container of {image}: {_short(err)}") from None
+        raise EngineError(f"could not create a container of {image}: {short(err)}") from None
     try:
         try:
             container.start()
         except APIError as err:
-            raise EngineError(f"could not start {image}: {_short(err)}") from None
+            raise EngineError(f"could not start {image}: {short(err)}") from None
         status = container.wait(timeout=120).get("StatusCode", 1)
         output = container.logs(stdout=True, stderr=True).decode(errors="replace")
     finally:
@@ -136,7 +136,7 @@ def import_image(tarball: bytes, reference: str, changes: list[str]) -> None:
         raise EngineError(f"importing {reference}: the engine made no image of that name")
 
 
-def _engine_errors() -> tuple[type[Exception], ...]:
+def engine_errors() -> tuple[type[Exception], ...]:
     from docker.errors import DockerException
     from requests import RequestException
 
@@ -148,8 +148,8 @@ def asking(what: str):
     """Engine API failures as one EngineError line naming what was being done."""
     try:
         yield
-    except _engine_errors() as err:
-        raise EngineError(f"{what}: {_short(err)}") from None
+    except engine_errors() as err:
+        raise EngineError(f"{what}: {short(err)}") from None
 
 
 def containers(label: str) -> list[dict]:
@@ -196,7 +196,7 @@ def remove_container(container_id: str, stop_seconds: int = 5) -> None:
             api.stop(container_id, timeout=stop_seconds)
         except NotFound:
             return
-        except _engine_errors():
+        except engine_errors():
             pass  # some engines refuse to stop an exited container; removing it decides
         try:
             api.remove_container(container_id, force=True)

@@ -87,6 +87,8 @@ class Prometheus:
 class Swarm:
     endpoint_mode: str = "dnsrr"  # dnsrr | vip
     publish_mode: str = "host"  # host | ingress
+    # Docker endpoints of the other nodes: with no registry, the images built on the manager are loaded there
+    engines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,8 +346,12 @@ def _normalise(doc: dict) -> Manifest:
                               scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
         metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
         runtime=doc.get("runtime", "compose"),
-        swarm=Swarm(**(doc.get("swarm") or {})),
+        swarm=_swarm(doc.get("swarm") or {}),
     )
+
+
+def _swarm(block: dict) -> Swarm:
+    return Swarm(**{**block, "engines": tuple(block.get("engines", ()))})
 
 
 def _get(document: dict, path: tuple):

@@ -33,7 +33,7 @@ class Stack:
             from .runtime.swarm import SwarmRuntime
 
             return SwarmRuntime(self.generated / "stack.yml", self.manifest.project, volumes=(self.manifest.log_volume,),
-                                probe_image=self.manifest.nginx.image)
+                                probe_image=self.manifest.nginx.image, engines=self.manifest.swarm.engines)
         from .runtime.compose import ComposeRuntime
 
         return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)

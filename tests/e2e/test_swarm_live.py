@@ -1,8 +1,11 @@
-"""runtime: swarm against a real swarm: 2 replicas per track behind nginx, promotions and a rollback with no failed
-request, a killed task that nginx stops sending to, and a teardown that leaves nothing.
+"""runtime: swarm against a real 3-node swarm of test hosts (scripts/test-engine swarm up 3): 3 stable tasks spread
+over the nodes behind nginx; promote canary, rollback, promote stable with a new version under load with no
+failed request; a killed task nginx stops sending to; chaos on every task; a worker's dockerd stopped under
+load (Swarm moves its task; the failed requests are counted); a teardown that leaves nothing on any node.
 
-SWIFTDEPLOY_SWARM_HOST is the DOCKER_HOST of a swarm manager whose network namespace this test runs in (nginx's
-host-mode port and OPA are reached on 127.0.0.1). Selected with `-m swarm`; it fails, never skips, without one.
+SWIFTDEPLOY_SWARM_HOST is the DOCKER_HOST of the swarm's manager, node1, whose network namespace this test runs
+in (nginx's host-mode port and OPA are reached on 127.0.0.1); .engine/swarm.env names the other nodes. Selected
+with `-m swarm`; it fails, never skips, without them.
 """
 
 import json
@@ -13,23 +16,30 @@ import docker
 import pytest
 import requests
 
+from hostskit import ENGINE_DIR, engine_script, read_env, residue
 from stackkit import SteadyLoad, make_project, manifest_of, ok, public_url, swiftdeploy
 
-pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1200)]
-REPLICAS = 2
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1500)]
+REPLICAS = 3
 
 
 @pytest.fixture
 def swarm(monkeypatch):
     host = os.environ.get("SWIFTDEPLOY_SWARM_HOST")
-    if not host:
-        pytest.fail("the swarm tests need SWIFTDEPLOY_SWARM_HOST: the DOCKER_HOST of a swarm manager "
-                    "(e.g. docker swarm init on scripts/test-engine's dockerd)")
+    if not host or not (ENGINE_DIR / "swarm.env").exists():
+        pytest.fail("the swarm tests need SWIFTDEPLOY_SWARM_HOST, the DOCKER_HOST of a swarm manager, and "
+                    ".engine/swarm.env (scripts/test-engine swarm up 3)")
     monkeypatch.setenv("DOCKER_HOST", host)
-    engine = docker.DockerClient(base_url=host, version="1.41")
-    if engine.info().get("Swarm", {}).get("ControlAvailable") is not True:
-        pytest.fail(f"{host} is not a swarm manager (docker swarm init)")
-    return engine
+    pairs = read_env(ENGINE_DIR / "swarm.env")
+    names = pairs["SWIFTDEPLOY_SWARM_NODES"].split(",")
+    if len(names) < 3:
+        pytest.fail(f"this test wants 3 swarm nodes, .engine/swarm.env has {len(names)} (scripts/test-engine swarm up 3)")
+    engines = {f"sd-{name}": docker.DockerClient(base_url=pairs[f"SWIFTDEPLOY_{name.upper()}_SOCKET"], version="1.41")
+               for name in names}  # by host name (each node's dockerd runs with the host name sd-nodeK)
+    manager = docker.DockerClient(base_url=host, version="1.41")
+    if manager.info().get("Swarm", {}).get("ControlAvailable") is not True:
+        pytest.fail(f"{host} is not a swarm manager")
+    return {"manager": manager, "engines": engines, "pairs": pairs, "names": names}
 
 
 @pytest.fixture
@@ -37,33 +47,42 @@ def project(tmp_path, swarm):
     project = make_project(tmp_path / "project", canary={"version": "1.1.0", "weight": 40})
     manifest = project / "manifest.yaml"
     text = manifest.read_text().replace("  mode: stable\n", f"  mode: stable\n  replicas: {REPLICAS}\n", 1)
-    manifest.write_text("runtime: swarm\n" + text)
+    workers = [swarm["pairs"][f"SWIFTDEPLOY_{name.upper()}_TCP"] for name in swarm["names"][1:]]
+    manifest.write_text("runtime: swarm\n" + text + f"swarm:\n  engines: {json.dumps(workers)}\n")
     yield project
     swiftdeploy(project, "teardown")
 
 
-def stack_of(swarm, project) -> dict:
-    """What the swarm holds of the project: services, containers, networks, volumes (names)."""
-    name = manifest_of(project).project
-    label = {"label": f"com.docker.stack.namespace={name}"}
-    return {"services": [s.name for s in swarm.services.list(filters=label)],
-            "containers": [c.name for c in swarm.containers.list(all=True, filters=label)],
-            "networks": [n.name for n in swarm.networks.list(filters=label)],
-            "volumes": [v.name for v in swarm.volumes.list() if v.name == manifest_of(project).log_volume]}
-
-
 def running_tasks(swarm, service: str) -> list[dict]:
-    return [t for t in swarm.services.get(service).tasks(filters={"desired-state": "running"})
+    return [t for t in swarm["manager"].services.get(service).tasks(filters={"desired-state": "running"})
             if t["Status"]["State"] == "running"]
+
+
+def node_names(swarm) -> dict[str, str]:
+    """node id -> host name"""
+    return {n.id: n.attrs["Description"]["Hostname"] for n in swarm["manager"].nodes.list()}
+
+
+def task_address(task: dict) -> str:
+    return task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
 
 
 def nginx_log_upstreams(swarm, project, last: int) -> list[str]:
     """The upstream address column of nginx's last `last` requests."""
     name = manifest_of(project).project
-    [nginx] = swarm.containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
     code, out = nginx.exec_run(["tail", "-n", str(last), "/var/tmp/swiftdeploy-access.log"])
     assert code == 0, out
     return [line.split(" | ")[3] for line in out.decode().splitlines()]
+
+
+def failed_requests(swarm, project) -> str:
+    """nginx's own account of the failed requests (time, status, upstreams tried) and its task-watcher reloads."""
+    name = manifest_of(project).project
+    [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    _, log = nginx.exec_run(["sh", "-c", "grep -v ' | 200 | ' /var/tmp/swiftdeploy-access.log | head -n 8; "
+                                         "grep -c -v ' | 200 | ' /var/tmp/swiftdeploy-access.log"])
+    return f"{log.decode()}\nnginx's reloads: {nginx.logs(tail=12).decode()}"
 
 
 def canary_statuses(url: str, n: int = 20) -> set[int]:
@@ -71,42 +90,89 @@ def canary_statuses(url: str, n: int = 20) -> set[int]:
             for _ in range(n)}
 
 
-def test_a_swarm_stack_deploys_promotes_rolls_back_survives_a_killed_task_and_tears_down(swarm, project):
+class Phases:
+    """The load's outcomes step by step: which step a failed request came in."""
+
+    def __init__(self, load: SteadyLoad):
+        self.load, self.seen, self.lines = load, {}, []
+
+    def mark(self, step: str) -> None:
+        now = dict(self.load.outcomes)
+        self.lines.append(f"{step}: {({k: v - self.seen.get(k, 0) for k, v in now.items() if v - self.seen.get(k, 0)})}")
+        self.seen = now
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
+
+
+def await_replicas(swarm, service: str, seconds: float, avoid_node: str | None = None) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        names = node_names(swarm)
+        tasks = [t for t in running_tasks(swarm, service) if names.get(t["NodeID"]) != avoid_node]
+        if len(tasks) == REPLICAS:
+            return tasks
+        assert time.monotonic() < deadline, f"{service}: {len(tasks)} running tasks, not {REPLICAS}, after {seconds} s"
+        time.sleep(1)
+
+
+def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and_tears_down(swarm, project):
     name = manifest_of(project).project
-    ok(swiftdeploy(project, "deploy", timeout=600))
+    stable = f"{name}_app-stable"
+    image = manifest_of(project).services.image
+    for worker in list(swarm["engines"].values())[1:]:  # the workers get the app image from the deploy itself
+        if worker.images.list(name=image):
+            worker.images.remove(image, force=True)
+
+    started = time.monotonic()
+    deployed = ok(swiftdeploy(project, "deploy", timeout=600))
+    print(f"\ndeploy on 3 nodes: {time.monotonic() - started:.1f} s")
+    for worker in swarm["names"][1:]:
+        assert f"swarm node sd-{worker}: loaded {image}" in deployed.stdout, deployed.stdout
+    tasks = running_tasks(swarm, stable)
+    names = node_names(swarm)
+    assert sorted(names[t["NodeID"]] for t in tasks) == [f"sd-{n}" for n in swarm["names"]], "one stable task per node"
+
     url = public_url(project)
-    assert len(running_tasks(swarm, f"{name}_app-stable")) == REPLICAS
     with SteadyLoad(url) as load:
+        phases = Phases(load)
         time.sleep(2)
-        assert len(set(nginx_log_upstreams(swarm, project, 40))) == REPLICAS, "both stable tasks take requests"
-
+        assert len(set(nginx_log_upstreams(swarm, project, 60))) == REPLICAS, "every stable task takes requests"
+        phases.mark("stable")
         ok(swiftdeploy(project, "promote", "canary"))
+        phases.mark("promote canary")
         assert len(running_tasks(swarm, f"{name}_app-canary")) == REPLICAS
-        time.sleep(6)  # the canary gate reads a 5 s window
-        ok(swiftdeploy(project, "promote", "stable", timeout=600))
-        ok(swiftdeploy(project, "promote", "canary"))
         ok(swiftdeploy(project, "rollback"))
-        assert manifest_of(project).services.mode == "stable"
-        assert not [s for s in swarm.services.list() if s.name == f"{name}_app-canary"]
+        phases.mark("rollback")
+        assert not [s for s in swarm["manager"].services.list() if s.name == f"{name}_app-canary"]
+        ok(swiftdeploy(project, "promote", "canary"))
+        time.sleep(6)  # the canary gate reads a 5 s window
+        phases.mark("promote canary")
+        ok(swiftdeploy(project, "promote", "stable", timeout=600))
+        phases.mark("promote stable")
+        assert manifest_of(project).services.version == "1.1.0"
+        assert {t["Spec"]["ContainerSpec"]["Env"].count("APP_VERSION=1.1.0") for t in running_tasks(swarm, stable)} == {1}
 
-        victim = running_tasks(swarm, f"{name}_app-stable")[0]
-        dead = victim["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
-        swarm.containers.get(victim["Status"]["ContainerStatus"]["ContainerID"]).kill()
-        deadline = time.monotonic() + 90
-        while len([t for t in running_tasks(swarm, f"{name}_app-stable") if t["ID"] != victim["ID"]]) < REPLICAS:
-            assert time.monotonic() < deadline, "Swarm did not replace the killed task within 90 s"
-            time.sleep(1)
+        victim = [t for t in running_tasks(swarm, stable) if node_names(swarm)[t["NodeID"]] == "sd-node2"][0]
+        dead = task_address(victim)
+        swarm["engines"]["sd-node2"].containers.get(victim["Status"]["ContainerStatus"]["ContainerID"]).kill()
+        await_replicas(swarm, stable, 90)
         replaced = time.monotonic()
-        while len({u for u in nginx_log_upstreams(swarm, project, 20) if "," not in u}) < REPLICAS:  # looks every 1 s
+        while len({u for u in nginx_log_upstreams(swarm, project, 30) if "," not in u}) < REPLICAS:  # looks every 1 s
             assert time.monotonic() < replaced + 30, "nginx did not send to the new task within 30 s"
             time.sleep(0.5)
-        print(f"\nnginx sent to the new task {time.monotonic() - replaced:.1f} s after Swarm reported it running")
+        print(f"nginx sent to the new task {time.monotonic() - replaced:.1f} s after Swarm reported it running")
         time.sleep(2)
-        upstreams = nginx_log_upstreams(swarm, project, 60)
-    print(f"\nsteady load through nginx on swarm: {load.total} requests, outcomes {dict(load.outcomes)}")
+        live = {task_address(t) for t in running_tasks(swarm, stable)}
+        upstreams = nginx_log_upstreams(swarm, project, 30)
+        phases.mark("a killed task")
+    print(f"steady load through nginx during promote canary, rollback, promote canary, promote stable and a killed "
+          f"task: {load.total} requests, outcomes {dict(load.outcomes)}; by step: {phases}")
     assert load.total >= 500, load.outcomes
-    assert load.failures() == {}, load.outcomes
-    assert not [u for u in upstreams if u.startswith(f"{dead}:")], f"nginx still sends to the dead task {dead}"
+    assert load.failures() == {}, failed_requests(swarm, project)
+    assert not [u for u in upstreams if "," in u], f"nginx still tries a dead task first: {upstreams}"
+    if dead not in live:  # Swarm may give the replacement the dead task's address
+        assert not [u for u in upstreams if u.startswith(f"{dead}:")], f"nginx still sends to the dead task {dead}"
 
     ok(swiftdeploy(project, "promote", "canary"))
     ok(swiftdeploy(project, "chaos", "error", "--rate", "1"))
@@ -115,6 +181,26 @@ def test_a_swarm_stack_deploys_promotes_rolls_back_survives_a_killed_task_and_te
     assert status["chaos"] == "error" and status["tracks"]["canary"].get("down") is None, status
     ok(swiftdeploy(project, "chaos", "recover"))
     assert canary_statuses(url) == {200}
+    ok(swiftdeploy(project, "rollback"))
 
+    lost = [t for t in running_tasks(swarm, stable) if node_names(swarm)[t["NodeID"]] == "sd-node3"]
+    assert len(lost) == 1, "node3 runs one stable task"
+    with SteadyLoad(url) as load:
+        time.sleep(2)
+        stopped = time.monotonic()
+        engine_script("swarm", "stop-node", "3")
+        await_replicas(swarm, stable, 120, avoid_node="sd-node3")
+        moved = time.monotonic() - stopped
+        while [u for u in nginx_log_upstreams(swarm, project, 30) if "," in u]:
+            assert time.monotonic() < stopped + 60, "nginx still tries the lost node's task after 60 s"
+            time.sleep(0.5)
+        settled = time.monotonic() - stopped
+        time.sleep(2)
+    print(f"node3's dockerd stopped under load: {REPLICAS} stable tasks running on the other nodes {moved:.1f} s "
+          f"later, nginx no longer trying its task {settled:.1f} s later; {load.total} requests, outcomes {dict(load.outcomes)}")
+    assert load.total >= 200, load.outcomes
+    assert load.failures() == {}, failed_requests(swarm, project)
+
+    engine_script("swarm", "start-node", "3")
     ok(swiftdeploy(project, "teardown"))
-    assert stack_of(swarm, project) == {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert residue(swarm["pairs"]) == []

@@ -235,7 +235,9 @@ def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
     assert parse_manifest(ARTICLE).services.replicas == 1
     swarm = parse_manifest("runtime: swarm\n" + ARTICLE.replace("  mode: stable\n", "  mode: stable\n  replicas: 3\n"))
     assert (swarm.runtime, swarm.services.replicas) == ("swarm", 3)
-    assert (swarm.swarm.endpoint_mode, swarm.swarm.publish_mode) == ("dnsrr", "host")
+    assert (swarm.swarm.endpoint_mode, swarm.swarm.publish_mode, swarm.swarm.engines) == ("dnsrr", "host", ())
+    nodes = parse_manifest("runtime: swarm\n" + ARTICLE + "swarm: {engines: [tcp://10.0.0.2:2375, ssh://ops@node3]}\n")
+    assert nodes.swarm.engines == ("tcp://10.0.0.2:2375", "ssh://ops@node3")
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -253,6 +255,10 @@ def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
      'swarm/endpoint_mode: must be one of dnsrr, vip; got "ipvs"'),
     ("runtime: swarm\n" + ARTICLE + "swarm: {publish: host}\n",
      'swarm/publish: unknown key (did you mean "publish_mode"?)'),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {engines: tcp://10.0.0.2:2375}\n",
+     'swarm/engines: must be an array, got string "tcp://10.0.0.2:2375"'),
+    ("runtime: swarm\n" + ARTICLE + "swarm: {engines: ['10.0.0.2:2375']}\n",
+     'swarm/engines/0: must be a Docker endpoint such as tcp://10.0.0.2:2376 or ssh://ops@node2, got "10.0.0.2:2375"'),
 ])
 def test_bad_runtime_keys_are_one_line_each(text, problem):
     assert problems_of(text) == [problem]

@@ -10,6 +10,7 @@ import dataclasses
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..errors import SwiftDeployError
 from ..files import write_atomic
 from ..render import load_yaml
 from ..state import APP_TRACKS, Container
+from . import swarm_images
 from .images import EngineImages
 from .swarm_state import STACK_LABEL, service_as_container
 
@@ -65,6 +67,8 @@ class SwarmRuntime(EngineImages):
     # The facts probe runs in it on every node: an image each node has or can pull before the first build
     # (the app image may not exist yet), with the shell and coreutils the probe script needs.
     probe_image: str = "nginx:latest"
+    engines: tuple[str, ...] = ()  # the other nodes' Docker endpoints (swarm.engines): see swarm_images
+    say: Callable[[str], None] = field(default=print, repr=False)
     definition_file = "stack.yml"
 
     def host_facts(self) -> dict:
@@ -105,6 +109,9 @@ class SwarmRuntime(EngineImages):
         if tracks and len(tracks) < len(services):
             self.up(tracks, recreate=recreate, wait_seconds=wait_seconds)
             services = tuple(s for s in services if s not in tracks)
+        images = [definitions[s]["image"] for s in services if _role(definitions.get(s)) in APP_TRACKS]
+        if images:
+            swarm_images.ship(images, self.engines, self.say)
         before = {c.compose_service: c for c in self.containers()}
         partial = self.stack_file.with_name(".stack-deploy.yml")
         write_atomic(partial, self.partial_file(services))
@@ -166,6 +173,12 @@ class SwarmRuntime(EngineImages):
         self._wait_gone(lambda: engine.containers(f"{STACK_LABEL}={self.project}"), "the stack's containers")
         self._wait_gone(lambda: engine.client().api.networks(filters={"label": f"{STACK_LABEL}={self.project}"}),
                         "the stack's networks")
+        for node in swarm_images.other_nodes(self.engines):  # a worker removes its tasks' containers itself
+            api = node.client.api
+            self._wait_gone(lambda: api.containers(all=True, filters={"label": f"{STACK_LABEL}={self.project}"}),
+                            f"the stack's containers on swarm node {node.hostname}")
+            self._wait_gone(lambda: api.networks(filters={"label": f"{STACK_LABEL}={self.project}"}),
+                            f"the stack's networks on swarm node {node.hostname}")
         from docker.errors import NotFound
 
         for volume in self.volumes:
