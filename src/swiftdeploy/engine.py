@@ -219,9 +219,10 @@ def untag_image(reference: str) -> None:
             return
 
 
-def exec_in(container_id: str, command: list[str]) -> tuple[int, str, str]:
-    """Run a command in a running container: (exit code, stdout, stderr). The command must bound its own time."""
-    api = client().api
+def exec_in(container_id: str, command: list[str], api=None) -> tuple[int, str, str]:
+    """Run a command in a running container: (exit code, stdout, stderr). The command must bound its own time.
+    `api`: another engine's (a swarm node's); default, the engine DOCKER_HOST names."""
+    api = api or client().api
     with asking(f"running {command[0]} in container {container_id[:12]}"):
         created = api.exec_create(container_id, command, stdout=True, stderr=True)
         out, err = api.exec_start(created["Id"], demux=True)

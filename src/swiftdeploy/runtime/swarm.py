@@ -125,6 +125,7 @@ class SwarmRuntime(EngineImages):
                 if service in before and service in after and before[service].spec == after[service].spec:
                     run(self.force_argv(service), what=f"docker service update --force {service}", timeout=60)
         self.await_converged(services, wait_seconds)
+        self.await_resolved([s for s in services if _role(definitions.get(s)) in APP_TRACKS])
 
     def partial_file(self, services) -> str:
         import yaml
@@ -153,6 +154,43 @@ class SwarmRuntime(EngineImages):
                 raise SwarmError(f"{', '.join(self.full_name(s) for s in waiting)} not running all replicas of "
                                  f"the new definition {seconds:.0f} s after deploy (see `docker service ps`)")
             time.sleep(0.5)
+
+    def await_resolved(self, tracks, seconds: float = 30) -> None:
+        """Wait until Swarm's DNS on nginx's node names exactly the tracks' running tasks. A node learns of tasks
+        on other nodes by gossip, a moment after the API reports them: nginx, which resolves names when it
+        loads its config, would meanwhile still reach a stopped task, or miss a new one."""
+        if not tracks or not self._nginx_running():
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            stale = {}
+            for track in tracks:
+                running, resolved = self._task_addresses(track), self._resolved_on_nginx(track)
+                if running != resolved:
+                    stale[track] = (running, resolved)
+            if not stale:
+                return
+            if time.monotonic() > deadline:
+                track, (running, resolved) = next(iter(stale.items()))
+                raise SwarmError(f"nginx's node still resolves tasks.{track} to {', '.join(sorted(resolved)) or 'nothing'}"
+                                 f" {seconds:.0f} s after Swarm ran its tasks at {', '.join(sorted(running))}")
+            time.sleep(0.3)
+
+    def _nginx_running(self) -> bool:
+        return any(c.get("State") == "running"
+                   for c in engine.containers(f"com.docker.swarm.service.name={self.full_name('nginx')}"))
+
+    def _task_addresses(self, track: str) -> set[str]:
+        with engine.asking(f"listing the tasks of {self.full_name(track)}"):
+            tasks = engine.client().api.tasks(filters={"service": self.full_name(track), "desired-state": "running"})
+        return {address.split("/")[0] for task in tasks if (task.get("Status") or {}).get("State") == "running"
+                for attachment in task.get("NetworksAttachments") or []
+                if (attachment.get("Network") or {}).get("Spec", {}).get("Name") != "ingress"
+                for address in attachment.get("Addresses") or []}
+
+    def _resolved_on_nginx(self, track: str) -> set[str]:
+        result = self.exec("nginx", ["sh", "-c", 'getent ahostsv4 "tasks.$1" | cut -d" " -f1 | sort -u', "sh", track])
+        return set(result.stdout.split()) if result.returncode in (0, 2) else set()
 
     def remove(self, container_ids) -> None:
         """Remove services (the Containers this runtime reports), and wait until their tasks stopped here."""
@@ -232,10 +270,6 @@ class SwarmRuntime(EngineImages):
         code, out, err = engine.exec_in(local[0]["Id"], command)
         return subprocess.CompletedProcess(command, code, out, err)
 
-    def exec_container(self, container_id: str, command: list[str]) -> subprocess.CompletedProcess:
-        code, out, err = engine.exec_in(container_id, command)
-        return subprocess.CompletedProcess(command, code, out, err)
-
     def metrics_texts(self, service: str, container_id: str | None = None) -> list[str]:
         """The /metrics text of every healthy task of the track, fetched over the overlay from one of them."""
         out = self._in_an_app_task(service, ["/opt/venv/bin/python", "-c", SCRAPE_EVERY_TASK, service])
@@ -250,13 +284,21 @@ class SwarmRuntime(EngineImages):
         return [tuple(answer) for answer in json.loads(out)]
 
     def _in_an_app_task(self, service: str, command: list[str]) -> str:
-        """Run in a task of the service on this node, else in any app task here (the overlay reaches them all)."""
-        result = self.exec(service, command)
-        if result.returncode != 0 and "no running task" in result.stderr:
-            apps = [c for c in engine.containers(f"{STACK_LABEL}={self.project}") if c.get("State") == "running"
-                    and (c.get("Labels") or {}).get("io.swiftdeploy.role") in APP_TRACKS]
+        """Run in a task of the service, else in any app task of the stack (the overlay reaches them all): on this
+        node first, then on the nodes of swarm.engines."""
+        result = None
+        for api in [engine.client().api] + [node.client.api for node in swarm_images.other_nodes(self.engines)]:
+            with engine.asking("listing the stack's running tasks"):
+                running = api.containers(filters={"label": f"{STACK_LABEL}={self.project}", "status": "running"})
+            apps = [c for c in running if (c.get("Labels") or {}).get("io.swiftdeploy.role") in APP_TRACKS]
+            apps.sort(key=lambda c: (c.get("Labels") or {}).get("com.docker.swarm.service.name") != self.full_name(service))
             if apps:
-                result = self.exec_container(apps[0]["Id"], command)
+                code, out, err = engine.exec_in(apps[0]["Id"], command, api)
+                result = subprocess.CompletedProcess(command, code, out, err)
+                break
+        if result is None:
+            raise SwarmError(f"no running app task of stack {self.project} on this node"
+                             f"{' or on any node of swarm.engines' if self.engines else ''} to read from")
         if result.returncode != 0:
             raise SwarmError((result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1])
         return result.stdout
