@@ -108,3 +108,35 @@ def test_a_missing_docker_cli_is_one_line(runtime, monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(SwarmError, match="^runtime: swarm needs the docker CLI"):
         runtime.deploy_argv(Path("stack.yml"))
+
+
+class GossipingSwarm(SwarmRuntime):
+    """The API's running tasks of a track, and what nginx's node resolves, answer by answer (gossip lags)."""
+
+    def __init__(self, resolved_answers):
+        super().__init__(Path("stack.yml"), "sde2e")
+        self.resolved_answers, self.asked = list(resolved_answers), 0
+
+    def _nginx_running(self):
+        return True
+
+    def _task_addresses(self, track):
+        return {"10.0.1.7", "10.0.1.8"}
+
+    def _resolved_on_nginx(self, track):
+        self.asked += 1
+        return self.resolved_answers.pop(0) if len(self.resolved_answers) > 1 else self.resolved_answers[0]
+
+
+def test_a_step_waits_until_nginx_node_resolves_exactly_the_running_tasks():
+    runtime = GossipingSwarm([{"10.0.1.5", "10.0.1.7"}, {"10.0.1.7"}, {"10.0.1.7", "10.0.1.8"}])
+    runtime.await_resolved(["app-stable"], seconds=10)
+    assert runtime.asked == 3  # a stopped task still listed, then a new one not yet: both waited out
+
+
+def test_a_resolver_that_never_catches_up_fails_the_step_naming_both_sides():
+    runtime = GossipingSwarm([{"10.0.1.5", "10.0.1.7"}])
+    with pytest.raises(Exception) as failure:
+        runtime.await_resolved(["app-stable"], seconds=1)
+    assert str(failure.value) == ("nginx's node still resolves tasks.app-stable to 10.0.1.5, 10.0.1.7 1 s after Swarm "
+                                  "ran its tasks at 10.0.1.7, 10.0.1.8")
