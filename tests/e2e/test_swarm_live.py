@@ -1,6 +1,6 @@
 """runtime: swarm against a real 3-node swarm of test hosts (scripts/test-engine swarm up 3): 3 stable tasks spread
-over the nodes behind nginx; promote canary, rollback, promote stable with a new version under load with no
-failed request; a killed task nginx stops sending to; chaos on every task; a worker's dockerd stopped under
+over the nodes behind nginx; promote canary, rollback, promote stable with a new version (SIGKILLed while
+Swarm rolls the tasks, then run again) under load with no failed request; a killed task nginx stops sending to; chaos on every task; a worker's dockerd stopped under
 load (Swarm moves its task; the failed requests are counted); a teardown that leaves nothing on any node.
 
 SWIFTDEPLOY_SWARM_HOST is the DOCKER_HOST of the swarm's manager, node1, whose network namespace this test runs
@@ -10,6 +10,9 @@ with `-m swarm`; it fails, never skips, without them.
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import docker
@@ -105,6 +108,23 @@ class Phases:
         return "; ".join(self.lines)
 
 
+def killed_mid_update(project, after_steps: int, delay: float) -> str:
+    """Start `promote stable`, SIGKILL it `delay` s after its journal holds `after_steps` steps."""
+    journal = project / ".swiftdeploy" / "journal.jsonl"
+    process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count('"kind": "step"') >= after_steps:
+            break
+        time.sleep(0.02)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    output = process.communicate(timeout=30)[0]
+    assert process.returncode == -signal.SIGKILL, f"promote stable ended before the kill:\n{output}"
+    return output.strip().splitlines()[-1]
+
+
 def await_replicas(swarm, service: str, seconds: float, avoid_node: str | None = None) -> list[dict]:
     deadline = time.monotonic() + seconds
     while True:
@@ -148,8 +168,11 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
         ok(swiftdeploy(project, "promote", "canary"))
         time.sleep(6)  # the canary gate reads a 5 s window
         phases.mark("promote canary")
+        # killed while Swarm rolls the stable service (after the gate and the reroute to the canary)
+        last_words = killed_mid_update(project, after_steps=2, delay=1.5)
+        phases.mark(f"promote stable SIGKILLed ({last_words!r})")
         ok(swiftdeploy(project, "promote", "stable", timeout=600))
-        phases.mark("promote stable")
+        phases.mark("promote stable again")
         assert manifest_of(project).services.version == "1.1.0"
         assert {t["Spec"]["ContainerSpec"]["Env"].count("APP_VERSION=1.1.0") for t in running_tasks(swarm, stable)} == {1}
 
