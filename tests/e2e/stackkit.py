@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,13 @@ def swiftdeploy(project: Path, *words: str, timeout: float = 300) -> subprocess.
 def doit(project: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "doit", *args], cwd=project, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def at_once(*commands):
+    """Run the commands (functions of no argument) side by side; their results, in order. Commands that
+    each read a metrics window of their own then take one window together, not one each."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return [started.result() for started in [pool.submit(command) for command in commands]]
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 `plan` exit codes. Load runs through nginx with a fresh connection per request, and no request may fail."""
 
 import json
-import random
 import signal
 import subprocess
 import sys
@@ -53,9 +52,8 @@ def journal_steps(project) -> int:
     return sum(1 for line in lines if '"kind": "step"' in line)
 
 
-def kill_promote_stable_at_a_random_point(project, rng: random.Random) -> str:
-    """Start `promote stable`, SIGKILL it after a random number of completed steps plus a random delay."""
-    steps, delay = rng.randint(1, 4), rng.uniform(0, 1.0)
+def kill_promote_stable_after(project, steps: int, delay: float) -> str:
+    """Start `promote stable`, SIGKILL it `delay` seconds after its journal holds `steps` completed steps."""
     started = time.monotonic()
     process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -81,21 +79,46 @@ def set_canary_version(project, version: str) -> None:
 
 NEW_VERSIONS = [f"1.{minor}.0" for minor in range(1, 10)]
 
+# promote:stable journals its steps in this order: 1 the canary gate passed, 2 all traffic on the canary,
+# 3 stable replaced by the new version, 4 traffic back on stable, 5 the canary removed. Each test kills it
+# once in each of three phases that leave the engine in a different state (steps + seconds into the next
+# step); tests/unit/test_converge.py kills it at every point, on the fake engine.
+ROLLBACK_KILLS = [(1, 0.0),  # nothing changed yet: rollback only drops the canary
+                  (2, 0.3),  # stable being replaced: the killed compose is still stopping the old one
+                  (3, 0.2)]  # the new stable up: rollback must replace it with the previous release
+RERUN_KILLS = [(2, 0.3),  # the re-run finishes the replacement the killed compose began
+               (3, 0.2),  # the new stable up, traffic not yet back on it
+               (4, 0.1)]  # traffic back on stable, the canary being removed
 
-# Five killed promotions under load: about 40 s a round on a quiet machine, 75 s on a loaded one.
-@pytest.mark.timeout(900)
+
+def sigkilled_promotions(project, kill_points):
+    """For each kill point, in turn: the next version as canary, `promote stable` SIGKILLed there.
+
+    Yields (the version, where it was killed, whether it committed before the kill landed); a committed
+    promotion is no interruption, so the same kill point is tried again with the next version.
+    """
+    points = iter(kill_points)
+    point = next(points)
+    for version in NEW_VERSIONS:
+        set_canary_version(project, version)
+        ok(swiftdeploy(project, "promote", "canary"))
+        where = kill_promote_stable_after(project, *point)  # the gate reads its own window of this load
+        committed = last_release(project) == version
+        yield version, where, committed
+        if not committed:
+            point = next(points, None)
+            if point is None:
+                return
+
+
+@pytest.mark.timeout(600)
 def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(project):
-    rng = random.Random(6)
     ok(swiftdeploy(project, "deploy"))
     url = public_url(project)
     previous, kills = "1.0.0", []
     with SteadyLoad(url) as load:
-        for version in NEW_VERSIONS:
-            set_canary_version(project, version)
-            ok(swiftdeploy(project, "promote", "canary"))
-            time.sleep(5)  # a full metrics window of canary traffic for the gate
-            where = kill_promote_stable_at_a_random_point(project, rng)
-            if last_release(project) == version:  # it committed before the kill landed: not an interruption
+        for version, where, committed in sigkilled_promotions(project, ROLLBACK_KILLS):
+            if committed:
                 previous = version
                 continue
             kills.append(where)
@@ -106,37 +129,27 @@ def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(
             manifest = manifest_of(project).services
             assert (manifest.mode, manifest.version) == ("stable", previous), where
             assert not (project / ".swiftdeploy" / "journal.jsonl").exists(), where
-            if len(kills) == 5:
-                break
     print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
-    assert len(kills) == 5
+    assert len(kills) == len(ROLLBACK_KILLS)
     assert load.failures() == {}, load.outcomes
     assert load.total > 1000
 
 
-# Five killed promotions under load: about 40 s a round on a quiet machine, 75 s on a loaded one.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(600)
 def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
-    rng = random.Random(7)
     ok(swiftdeploy(project, "deploy"))
     url = public_url(project)
     kills = []
     with SteadyLoad(url) as load:
-        for version in NEW_VERSIONS:
-            set_canary_version(project, version)
-            ok(swiftdeploy(project, "promote", "canary"))
-            time.sleep(5)
-            where = kill_promote_stable_at_a_random_point(project, rng)
-            if last_release(project) != version:  # else it committed before the kill landed: nothing to finish
+        for version, where, committed in sigkilled_promotions(project, RERUN_KILLS):
+            if not committed:
                 kills.append(where)
                 ok(swiftdeploy(project, "promote", "stable"))
             assert served(url) == {("stable", version)}, where
             assert app_containers(project) == {"stable": [version]}, where
             assert manifest_of(project).services.version == version, where
-            if len(kills) == 5:
-                break
     print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
-    assert len(kills) == 5
+    assert len(kills) == len(RERUN_KILLS)
     assert load.failures() == {}, load.outcomes
 
 

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 import requests
 
-from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, doit, free_port, make_project, manifest_of, ok,
+from stackkit import (WINDOW_SECONDS, SteadyLoad, at_once, containers, doit, free_port, make_project, manifest_of, ok,
                       public_url, remove_everything, require_engine, swiftdeploy)
 
 pytestmark = pytest.mark.e2e
@@ -136,8 +136,9 @@ def test_a_chaos_run_is_denied_through_either_source(project, source):
         ok(swiftdeploy(project, "chaos", "error", "--rate", "0.9"))
         with SteadyLoad(public_url(project)):
             time.sleep(1)
-            gate = doit(project, "canary-gate", "--format", "json")
-            frame = json.loads(ok(swiftdeploy(project, "status", "--once", "--format", "json")).stdout)
+            gate, status = at_once(lambda: doit(project, "canary-gate", "--format", "json"),  # status takes no lock
+                                   lambda: ok(swiftdeploy(project, "status", "--once", "--format", "json")))
+            frame = json.loads(status.stdout)
     finally:
         ok(swiftdeploy(project, "chaos", "recover"))
         manifest.write_text(text)

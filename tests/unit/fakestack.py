@@ -12,11 +12,9 @@ import itertools
 import re
 from pathlib import Path
 
-import yaml
-
 from swiftdeploy.commands import CommandError
 from swiftdeploy.proxy import Answer, ProxyError, unreachable
-from swiftdeploy.render import generation_of
+from swiftdeploy.render import generation_of, load_yaml
 from swiftdeploy.state import Container, ImageFact
 
 APP_IMAGE = "swift-deploy-1-node:latest"
@@ -106,7 +104,7 @@ class FakeRuntime:
         return {ref: self.world.images.get(ref, ImageFact(id=None)) for ref in references}
 
     def up(self, services=(), *, no_deps=False, recreate=False, wait=True, wait_seconds=60) -> None:
-        compose = yaml.safe_load(self.compose_file.read_text())
+        compose = load_yaml(self.compose_file.read_text())  # libyaml: the kill matrices read it thousands of times
         for name in services or list(compose["services"]):
             self._up_one(name, compose["services"][name], recreate)
 
