@@ -189,7 +189,7 @@ class SwarmRuntime(EngineImages):
                 for address in attachment.get("Addresses") or []}
 
     def _resolved_on_nginx(self, track: str) -> set[str]:
-        result = self.exec("nginx", ["sh", "-c", 'getent ahostsv4 "tasks.$1" | cut -d" " -f1 | sort -u', "sh", track])
+        result = self.exec("nginx", ["sh", "-c", 'timeout 2 getent ahostsv4 "tasks.$1" | cut -d" " -f1 | sort -u', "sh", track])
         return set(result.stdout.split()) if result.returncode in (0, 2) else set()
 
     def remove(self, container_ids) -> None:
@@ -286,8 +286,12 @@ class SwarmRuntime(EngineImages):
     def _in_an_app_task(self, service: str, command: list[str]) -> str:
         """Run in a task of the service, else in any app task of the stack (the overlay reaches them all): on this
         node first, then on the nodes of swarm.engines."""
+        def engines():  # the other nodes are asked only when this one runs no app task
+            yield engine.client().api
+            yield from (node.client.api for node in swarm_images.other_nodes(self.engines))
+
         result = None
-        for api in [engine.client().api] + [node.client.api for node in swarm_images.other_nodes(self.engines)]:
+        for api in engines():
             with engine.asking("listing the stack's running tasks"):
                 running = api.containers(filters={"label": f"{STACK_LABEL}={self.project}", "status": "running"})
             apps = [c for c in running if (c.get("Labels") or {}).get("io.swiftdeploy.role") in APP_TRACKS]

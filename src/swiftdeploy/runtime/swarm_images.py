@@ -91,8 +91,7 @@ def ship(references, urls, say: Callable[[str], None] = print) -> None:
         manager_id = manager.info()["Swarm"]["NodeID"]
     if len(ready) <= 1 and not urls:
         return
-    with ThreadPoolExecutor(max_workers=max(len(urls), 1)) as pool:
-        engines = list(pool.map(connect, urls))
+    engines = connect_all(urls)
     problems = unreached(ready, manager_id, engines)
     if problems:
         raise ShippingError(problems[0])
@@ -103,12 +102,17 @@ def ship(references, urls, say: Callable[[str], None] = print) -> None:
                 say(line)
 
 
-def other_nodes(urls) -> list[NodeEngine]:
-    """The engines of swarm.engines that answer (a stopped node's does not)."""
+def connect_all(urls) -> list[NodeEngine]:
+    """Every engine of swarm.engines, asked in parallel; the ones that did not answer say why."""
     if not urls:
         return []
     with ThreadPoolExecutor(max_workers=len(urls)) as pool:
-        return [e for e in pool.map(connect, urls) if e.node_id]
+        return list(pool.map(connect, urls))
+
+
+def other_nodes(urls) -> list[NodeEngine]:
+    """The engines of swarm.engines that answer (a stopped node's does not)."""
+    return [e for e in connect_all(urls) if e.node_id]
 
 
 def _give(node: NodeEngine, wanted: Mapping[str, str]) -> str | None:
