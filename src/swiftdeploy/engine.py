@@ -169,20 +169,20 @@ def inspect_container(container_id: str) -> dict | None:
             return None
 
 
-def inspect_image(reference: str) -> dict | None:
-    """The engine's inspect answer for an image, or None when no such image is present."""
+def inspect_image(reference: str, api=None) -> dict | None:
+    """The engine's inspect answer for an image, or None when no such image is present. `api`: as in exec_in."""
     from docker.errors import ImageNotFound
 
     with asking(f"inspecting image {reference}"):
         try:
-            return client().api.inspect_image(reference)
+            return (api or client().api).inspect_image(reference)
         except ImageNotFound:
             return None
 
 
-def image_id(reference: str) -> str | None:
-    """The id an image reference resolves to now, or None when no such image is present."""
-    image = inspect_image(reference)
+def image_id(reference: str, api=None) -> str | None:
+    """The id an image reference resolves to now, or None when no such image is present. `api`: as in exec_in."""
+    image = inspect_image(reference, api)
     return image["Id"] if image else None
 
 

@@ -9,6 +9,7 @@ builds (ENVIRONMENT.md). The production values stay in policies/data.json and ar
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -163,3 +164,26 @@ class SteadyLoad:
 
     def failures(self) -> dict:
         return {k: v for k, v in self.outcomes.items() if k != 200}
+
+
+def journal_steps(project) -> int:
+    try:
+        lines = (project / ".swiftdeploy" / "journal.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if '"kind": "step"' in line)
+
+
+def kill_promote_stable_after(project, steps: int, delay: float) -> str:
+    """Start `promote stable`, SIGKILL it `delay` seconds after its journal holds `steps` completed steps."""
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while journal_steps(project) < steps and process.poll() is None and time.monotonic() - started < 120:
+        time.sleep(0.02)
+    time.sleep(delay)
+    finished = process.poll() is not None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return (f"killed after {steps} steps + {delay:.2f} s ({journal_steps(project)} steps journaled"
+            f"{'; it had finished before the kill' if finished else ''})")

@@ -2,16 +2,13 @@
 `plan` exit codes. Load runs through nginx with a fresh connection per request, and no request may fail."""
 
 import json
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from stackkit import (SteadyLoad, containers, make_project, manifest_of, ok, public_url, remove_everything,
-                      require_engine, swiftdeploy)
+from stackkit import (SteadyLoad, containers, kill_promote_stable_after, make_project, manifest_of, ok, public_url,
+                      remove_everything, require_engine, swiftdeploy)
 from swiftdeploy.manifest_edit import set_fields
 
 pytestmark = pytest.mark.e2e
@@ -42,27 +39,6 @@ def app_containers(project) -> dict[str, list[str]]:
         if role in ("stable", "canary"):
             found.setdefault(role, []).append(container.labels.get("io.swiftdeploy.version"))
     return found
-
-
-def journal_steps(project) -> int:
-    try:
-        lines = (project / ".swiftdeploy" / "journal.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return 0
-    return sum(1 for line in lines if '"kind": "step"' in line)
-
-
-def kill_promote_stable_after(project, steps: int, delay: float) -> str:
-    """Start `promote stable`, SIGKILL it `delay` seconds after its journal holds `steps` completed steps."""
-    started = time.monotonic()
-    process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    while journal_steps(project) < steps and process.poll() is None and time.monotonic() - started < 120:
-        time.sleep(0.02)
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    return f"killed after {steps} steps + {delay:.2f} s ({journal_steps(project)} steps journaled)"
 
 
 def last_release(project) -> str | None:

@@ -10,9 +10,6 @@ with `-m swarm`; it fails, never skips, without them.
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import docker
@@ -20,7 +17,7 @@ import pytest
 import requests
 
 from hostskit import ENGINE_DIR, engine_script, read_env, residue
-from stackkit import SteadyLoad, make_project, manifest_of, ok, public_url, swiftdeploy
+from stackkit import SteadyLoad, kill_promote_stable_after, make_project, manifest_of, ok, public_url, swiftdeploy
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1500)]
 REPLICAS = 3
@@ -108,23 +105,6 @@ class Phases:
         return "; ".join(self.lines)
 
 
-def killed_mid_update(project, after_steps: int, delay: float) -> str:
-    """Start `promote stable`, SIGKILL it `delay` s after its journal holds `after_steps` steps."""
-    journal = project / ".swiftdeploy" / "journal.jsonl"
-    process = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "promote", "stable"], cwd=project,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count('"kind": "step"') >= after_steps:
-            break
-        time.sleep(0.02)
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    output = process.communicate(timeout=30)[0]
-    assert process.returncode == -signal.SIGKILL, f"promote stable ended before the kill:\n{output}"
-    return output.strip().splitlines()[-1]
-
-
 def await_replicas(swarm, service: str, seconds: float, avoid_node: str | None = None) -> list[dict]:
     deadline = time.monotonic() + seconds
     while True:
@@ -169,8 +149,9 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
         time.sleep(6)  # the canary gate reads a 5 s window
         phases.mark("promote canary")
         # killed while Swarm rolls the stable service (after the gate and the reroute to the canary)
-        last_words = killed_mid_update(project, after_steps=2, delay=1.5)
-        phases.mark(f"promote stable SIGKILLed ({last_words!r})")
+        where = kill_promote_stable_after(project, 2, 1.5)
+        assert "finished before the kill" not in where, where
+        phases.mark(f"promote stable SIGKILLed, {where}")
         ok(swiftdeploy(project, "promote", "stable", timeout=600))
         phases.mark("promote stable again")
         assert manifest_of(project).services.version == "1.1.0"

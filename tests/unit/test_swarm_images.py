@@ -1,6 +1,7 @@
 """What each swarm node is given of the manager's app images (no registry), decided from recorded answers."""
 
-from swiftdeploy.runtime.swarm_images import NodeEngine, ready_nodes, shipments, unreached
+from swiftdeploy.runtime.swarm_images import NodeEngine, shipments, unreached
+from swiftdeploy.swarm_probe import schedulable_nodes
 
 NODES = [
     {"ID": "m1", "Description": {"Hostname": "node1"}, "Status": {"State": "ready"}, "Spec": {"Availability": "active"}},
@@ -11,7 +12,7 @@ NODES = [
 
 
 def test_only_ready_active_nodes_take_tasks():
-    assert ready_nodes(NODES) == {"m1": "node1", "w2": "node2"}
+    assert schedulable_nodes(NODES) == {"m1": "node1", "w2": "node2"}
 
 
 def test_a_node_gets_what_it_lacks_by_id_and_only_a_tag_for_an_id_it_holds():

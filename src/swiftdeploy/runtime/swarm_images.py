@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .. import engine
 from ..errors import SwiftDeployError
+from ..swarm_probe import schedulable_nodes
 
 CONNECT_SECONDS = 10
 
@@ -44,12 +45,6 @@ def connect(url: str) -> NodeEngine:
     if not swarm.get("NodeID"):
         return NodeEngine(url, problem="that engine is in no swarm")
     return NodeEngine(url, swarm["NodeID"], info.get("Name", ""), client=client)
-
-
-def ready_nodes(nodes: list[Mapping]) -> dict[str, str]:
-    """node id -> hostname of the nodes Swarm can place tasks on (ready and active)."""
-    return {n["ID"]: (n.get("Description") or {}).get("Hostname", n["ID"][:12]) for n in nodes
-            if (n.get("Status") or {}).get("State") == "ready" and (n.get("Spec") or {}).get("Availability") == "active"}
 
 
 def unreached(ready: Mapping[str, str], manager_id: str, engines: list[NodeEngine]) -> list[str]:
@@ -87,7 +82,7 @@ def ship(references, urls, say: Callable[[str], None] = print) -> None:
             raise ShippingError(f"{reference}: no such image on the manager to give the swarm's nodes")
         wanted[reference] = image_id
     with engine.asking("listing the swarm's nodes"):
-        ready = ready_nodes(manager.api.nodes())
+        ready = schedulable_nodes(manager.api.nodes())
         manager_id = manager.info()["Swarm"]["NodeID"]
     if len(ready) <= 1 and not urls:
         return
@@ -118,7 +113,7 @@ def other_nodes(urls) -> list[NodeEngine]:
 def _give(node: NodeEngine, wanted: Mapping[str, str]) -> str | None:
     api = node.client.api
     with engine.asking(f"listing the images of swarm node {node.hostname} ({node.url})"):
-        held = {reference: _image_id(api, reference) for reference in wanted}
+        held = {reference: engine.image_id(reference, api) for reference in wanted}
         ids_held = {image["Id"] for image in api.images()}
     needed = shipments(wanted, held, ids_held)
     start = time.monotonic()
@@ -130,7 +125,7 @@ def _give(node: NodeEngine, wanted: Mapping[str, str]) -> str | None:
                 # save | load as a stream: the image is never whole in memory or on disk here
                 for _ in api.load_image(engine.client().api.get_image(reference)):
                     pass
-        if _image_id(api, reference) != wanted[reference]:
+        if engine.image_id(reference, api) != wanted[reference]:
             raise ShippingError(f"swarm node {node.hostname} ({node.url}): {reference} is not the manager's image "
                                 f"{wanted[reference][:19]} after docker load")
     if not needed:
@@ -139,12 +134,3 @@ def _give(node: NodeEngine, wanted: Mapping[str, str]) -> str | None:
     tagged = sorted(reference for action, reference in needed if action == "tag")
     parts = ([f"loaded {', '.join(loaded)}"] if loaded else []) + ([f"tagged {', '.join(tagged)}"] if tagged else [])
     return f"    swarm node {node.hostname}: {'; '.join(parts)} ({time.monotonic() - start:.1f} s, no registry)"
-
-
-def _image_id(api, reference: str) -> str | None:
-    from docker.errors import NotFound
-
-    try:
-        return api.inspect_image(reference)["Id"]
-    except NotFound:
-        return None
