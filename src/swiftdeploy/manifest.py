@@ -141,9 +141,20 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     return _normalise(document)
 
 
+class _Unreadable:
+    """A scalar the loader could not construct, kept in its place so the error can name its key path."""
+
+    def __init__(self, problem: str, mark):
+        self.problem, self.mark = problem, mark
+
+    def __str__(self) -> str:
+        return f"line {self.mark.line + 1}, column {self.mark.column + 1}: {self.problem}"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys, aliases (an alias bomb would hang validation), values PyYAML
-    cannot construct, and integers too large to print (Python refuses to print more than 4300 digits)."""
+    cannot construct, and integers too large to print (Python refuses to print more than 4300 digits). The last
+    two become _Unreadable markers, reported with their paths after the load."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -158,10 +169,9 @@ class _StrictLoader(yaml.SafeLoader):
             # What PyYAML's scalar constructors raise on a malformed value: 2024-13-45 (read as a date),
             # `!!bool maybe`, `!!timestamp soon`, an integer of more digits than int() converts.
             kind = node.tag.rpartition(":")[2]
-            raise yaml.MarkedYAMLError("", None, f"cannot read {_show(node.value)} as {kind} (quote it if it is text)",
-                                       node.start_mark) from None
+            return _Unreadable(f"cannot read {_show(node.value)} as {kind} (quote it if it is text)", node.start_mark)
         if isinstance(value, int) and value.bit_length() > 64:
-            raise yaml.MarkedYAMLError("", None, f"integer {_show(node.value)} is too large", node.start_mark)
+            return _Unreadable(f"integer {_show(node.value)} is too large", node.start_mark)
         return value
 
     def construct_mapping(self, node, deep=False):
@@ -188,11 +198,32 @@ def _parse_yaml(text: str, source: str):
         raise ManifestError(source, [f"not valid YAML: {str(err).splitlines()[0]}"]) from None
     except RecursionError:
         raise ManifestError(source, ["nested too deeply to read"]) from None
+    if unreadable := _unreadable_values(document):
+        raise ManifestError(source, unreadable)
     if document is None:
         raise ManifestError(source, ["the file is empty; it needs services, nginx and network sections"])
     if not isinstance(document, dict):
         raise ManifestError(source, [f"must be a mapping of sections, got {_kind(document)}"])
     return document
+
+
+def _unreadable_values(document) -> list[str]:
+    """`path: line L, column C: problem` for every _Unreadable in the document (a key's own problem is given
+    at the path of its mapping). Walked without recursion: the loader took nesting as deep as its stack allows."""
+    problems, pending = [], [("", document)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, _Unreadable):
+            problems.append(f"{path}: {node}" if path else str(node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, _Unreadable):
+                    pending.append((path, key))
+                else:
+                    pending.append((_join(path, _show_key(key)), value))
+        elif isinstance(node, list):
+            pending.extend((_join(path, str(index)), item) for index, item in enumerate(node))
+    return sorted(problems)
 
 
 @lru_cache(maxsize=1)

@@ -137,6 +137,13 @@ BAD = {
                                           "network: [a]\n"), "network: must be an object, got list"),
     "version empty": (with_lines(('version: "1.0.0"', 'version: ""')), "services/version: must be a version"),
     "project bad": ("project: Bad Name\n" + ARTICLE, "project: must be lowercase letters"),
+    "timeout too large": (with_lines(("proxy_timeout: 30", "proxy_timeout: 99999999999999999999")),
+                          'nginx/proxy_timeout: line 10, column 18: integer "99999999999999999999" is too large'),
+    "timeout too large, flow style": (
+        ARTICLE.split("nginx:")[0] + "nginx: {image: nginx:latest, port: 8080, proxy_timeout: 99999999999999999999}\n"
+        + "network:" + ARTICLE.split("network:")[1], 'nginx/proxy_timeout: line 7, column 57: integer "9999'),
+    "month 13 in a list": (with_lines(("  mode: stable\n", "  mode: stable\n  canary: {steps: [10, 2024-13-45]}\n")),
+                           'services/canary/steps/1: line 7, column 24: cannot read "2024-13-45" as timestamp'),
 }
 
 
