@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from projectkit import ROOT
 
 ENGINE = ROOT / "scripts" / "test-engine"
@@ -35,6 +37,22 @@ def engine_script(*args: str, timeout: float = 240) -> float:
         raise AssertionError(f"scripts/test-engine {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     print(f"scripts/test-engine {' '.join(args)}: {took:.1f} s")
     return took
+
+
+@pytest.fixture
+def stopped_nodes():
+    """stop(K) stops swarm node K's dockerd (`swarm stop-node K`); each node stopped so starts again at the end,
+    whatever the test did in between (start-node on a running node does nothing)."""
+    stopped = []
+
+    def stop(number: int) -> float:
+        stopped.append(number)
+        return engine_script("swarm", "stop-node", str(number))
+
+    yield stop
+    if (ENGINE_DIR / "swarm.env").exists():
+        for number in stopped:
+            engine_script("swarm", "start-node", str(number))
 
 
 def docker(host: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:

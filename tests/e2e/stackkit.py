@@ -112,8 +112,9 @@ def containers(project_name: str) -> list:
 def remove_everything(project: Path) -> None:
     """Last-resort cleanup after a test, whatever state it left."""
     name = manifest_of(project).project
-    subprocess.run([*_compose(), "-p", name, "down", "--volumes", "--remove-orphans"], capture_output=True,
-                   timeout=180, cwd=project)
+    done = subprocess.run([*_compose(), "-p", name, "down", "--volumes", "--remove-orphans"], capture_output=True,
+                          text=True, timeout=180, cwd=project)
+    assert done.returncode == 0, f"compose down of {name} after the test failed: {done.stderr[-800:]}"
 
 
 def _compose():

@@ -15,6 +15,14 @@ def probe_containers() -> list[dict]:
     return engine.client().api.containers(all=True, filters={"label": probe.PROBE_LABEL})
 
 
+@pytest.fixture(autouse=True)
+def no_probe_outlives_a_test():
+    """A probe a failed test left would fail the next test's `no probe left` too: removed after each test."""
+    yield
+    for container in probe_containers():
+        engine.remove_container(container["Id"], stop_seconds=0)
+
+
 def test_the_probe_measures_the_data_root_it_was_given(tmp_path):
     facts = probe.engine_host_facts(str(tmp_path))
     disk = os.statvfs(tmp_path)  # the engine runs on this machine: the same filesystem seen from here
@@ -38,10 +46,6 @@ def test_probes_a_killed_process_left_are_removed_and_running_ones_kept():
     labels = dict([probe.PROBE_LABEL.split("=")])
     created = api.create_container(image, ["sh", "-c", "true"], labels=labels)["Id"]
     running = api.create_container(image, ["sh", "-c", "sleep 30"], labels=labels)["Id"]
-    try:
-        api.start(running)
-        engine.remove_stopped(probe.PROBE_LABEL, older_than_seconds=0)
-        assert [c["Id"] for c in probe_containers()] == [running]
-    finally:
-        for container in (created, running):
-            engine.remove_container(container, stop_seconds=0)
+    api.start(running)
+    engine.remove_stopped(probe.PROBE_LABEL, older_than_seconds=0)
+    assert [c["Id"] for c in probe_containers()] == [running]

@@ -140,8 +140,8 @@ def test_a_chaos_run_is_denied_through_either_source(project, source):
                                    lambda: ok(swiftdeploy(project, "status", "--once", "--format", "json")))
             frame = json.loads(status.stdout)
     finally:
+        manifest.write_text(text)  # first: the module's later tests read it even if the recover fails
         ok(swiftdeploy(project, "chaos", "recover"))
-        manifest.write_text(text)
     answer = json.loads(gate.stdout)
     assert gate.returncode == 1 and answer["decision"] == "deny", gate.stderr
     assert any(reason.startswith("error rate") for reason in answer["reasons"]), answer

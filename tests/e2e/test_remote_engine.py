@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def remote():
-    engine_script("remote", "up", timeout=300)
-    try:
+    try:  # an up that fails half-way leaves a namespace, a dockerd or a mount for `down` to take
+        engine_script("remote", "up", timeout=300)
         yield read_env(ENGINE_DIR / "remote.env")
     finally:
         engine_script("remote", "down", timeout=300)

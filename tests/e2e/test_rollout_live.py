@@ -17,9 +17,11 @@ from swiftdeploy.manifest_edit import set_fields
 pytestmark = pytest.mark.e2e
 
 
-def project_with(tmp_path, **canary):
+def project_with(tmp_path, cleanup, **canary):
+    """A deployed project, registered with `cleanup` before the deploy (a failed deploy leaves a stack too)."""
     require_engine()
     project = make_project(tmp_path / "project", canary={"version": "1.1.0", "interval_seconds": 2, **canary})
+    cleanup(project)
     ok(swiftdeploy(project, "deploy"))
     return project
 
@@ -56,8 +58,7 @@ def ts(record) -> float:
 
 @pytest.mark.every_engine
 def test_a_healthy_canary_walks_every_step_and_is_promoted_without_a_failed_request(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=6)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, steps=[20, 50, 100], step_seconds=6)
     with SteadyLoad(public_url(project)) as load:
         result = swiftdeploy(project, "rollout", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -92,8 +93,7 @@ def run_rollout_with_chaos(project, cleanup, *chaos_words, threads=3):
 # Docker Engine only: on Podman, chaos (test_article_flow) and a rollback under load (test_no_dropped_requests)
 # run through the same engine calls.
 def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=30)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, steps=[20, 50, 100], step_seconds=30)
     result, injected = run_rollout_with_chaos(project, cleanup, "error", "--rate", "0.2")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "rolled back by itself" in result.stderr and "error rate" in result.stderr
@@ -117,8 +117,7 @@ def test_errors_injected_at_the_first_step_roll_back_by_themselves(tmp_path, cle
 
 
 def test_a_slow_canary_is_caught_by_the_p99_rule_with_the_exact_and_estimated_figures(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[20, 100], step_seconds=30)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, steps=[20, 100], step_seconds=30)
     result, _ = run_rollout_with_chaos(project, cleanup, "slow", "--duration", "1", threads=10)
     assert result.returncode == 1, result.stdout + result.stderr
     failed = [v for v in events(project, "rollout_verdict") if v["verdict"] == "fail"][-1]
@@ -132,8 +131,7 @@ def test_a_slow_canary_is_caught_by_the_p99_rule_with_the_exact_and_estimated_fi
 
 
 def test_with_no_traffic_the_rollout_holds_on_insufficient_data_and_never_promotes(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[50, 100], step_seconds=3, step_deadline_seconds=8)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, steps=[50, 100], step_seconds=3, step_deadline_seconds=8)
     result = swiftdeploy(project, "rollout", timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     verdicts = {v["verdict"] for v in events(project, "rollout_verdict")}
@@ -145,8 +143,7 @@ def test_with_no_traffic_the_rollout_holds_on_insufficient_data_and_never_promot
 
 
 def test_the_split_is_exact_for_new_clients_and_sticky_as_the_weight_rises(tmp_path, cleanup):
-    project = project_with(tmp_path, weight=20)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, weight=20)
     ok(swiftdeploy(project, "promote", "canary"))
     url = public_url(project) + "/"
     modes = [requests.get(url, headers={"Connection": "close"}, timeout=5).json()["mode"] for _ in range(2000)]
@@ -169,8 +166,7 @@ def test_the_split_is_exact_for_new_clients_and_sticky_as_the_weight_rises(tmp_p
 
 
 def test_status_shows_the_rollout_and_a_sigkilled_rollout_goes_on_when_run_again(tmp_path, cleanup):
-    project = project_with(tmp_path, steps=[20, 50, 100], step_seconds=10)
-    cleanup(project)
+    project = project_with(tmp_path, cleanup, steps=[20, 50, 100], step_seconds=10)
 
     def start(name):
         output = (tmp_path / name).open("w")

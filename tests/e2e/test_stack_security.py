@@ -16,9 +16,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 def project(tmp_path_factory):
     require_engine()
     project = make_project(tmp_path_factory.mktemp("security") / "project")
-    ok(swiftdeploy(project, "deploy"))
-    yield project
-    remove_everything(project)
+    try:
+        ok(swiftdeploy(project, "deploy"))
+        yield project
+    finally:  # a deploy that failed half-way leaves a half-made stack too
+        remove_everything(project)
 
 
 def service_containers(project):

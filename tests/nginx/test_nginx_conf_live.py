@@ -87,7 +87,8 @@ class LiveNginx:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError("nginx did not start")
+        self.stop()  # the fixture never got it to stop
+        raise AssertionError(f"nginx did not start: {self.process.stderr.read()[-500:]}")
 
     def localize(self, text: str) -> str:
         """The generated config with container names, port and paths pointed at this test's loopback."""
@@ -102,8 +103,9 @@ class LiveNginx:
                     .replace("listen 8080;", f"listen 127.0.0.1:{self.port};"))
 
     def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 class HostRuntime:
