@@ -1,12 +1,14 @@
 """Glue between doit and the engine library: expected errors become one-line task failures."""
 
 import functools
+from functools import lru_cache
 from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
 from swiftdeploy.errors import SwiftDeployError
 
+MANIFEST = "manifest.yaml"
 _held_lock = None
 
 
@@ -44,10 +46,25 @@ def load_stack():
     """The stack in the current directory, with the manifest parsed once per run (per content)."""
     from swiftdeploy.stack import Stack
 
-    from .render import current_manifest
-
     return Stack(Path("."), current_manifest())
 
+
+@lru_cache(maxsize=4)
+def _manifest_for(content: bytes):
+    from swiftdeploy.manifest import parse_manifest
+
+    return parse_manifest(content, MANIFEST)
+
+
+def current_manifest():
+    """The validated manifest (parsed once per process per content)."""
+    from swiftdeploy.manifest import load_manifest
+
+    try:
+        content = Path(MANIFEST).read_bytes()
+    except OSError:
+        return load_manifest(MANIFEST)  # raises the proper one-line error
+    return _manifest_for(content)
 
 
 def recorded(stack, event: str, fields: dict, operation):

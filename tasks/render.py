@@ -3,12 +3,10 @@
 import hashlib
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
 
-from .actions import operator_action
+from .actions import MANIFEST, current_manifest, operator_action
 
-MANIFEST = "manifest.yaml"
 GENERATED = Path("generated")
 # Code whose change can change any output (defaults live in manifest.py, the schema decides validity).
 RENDER_CODE = ["src/swiftdeploy/render.py", "src/swiftdeploy/manifest.py", "src/swiftdeploy/manifest.schema.json"]
@@ -40,24 +38,6 @@ def task_init():
         "targets": [str(SECRETS_DIR / name) for name in TOKENS],
         "uptodate": [True],
     }
-
-
-@lru_cache(maxsize=4)
-def _manifest_for(content: bytes):
-    from swiftdeploy.manifest import parse_manifest
-
-    return parse_manifest(content, MANIFEST)
-
-
-def current_manifest():
-    """The validated manifest (parsed once per process per content)."""
-    from swiftdeploy.manifest import load_manifest
-
-    try:
-        content = Path(MANIFEST).read_bytes()
-    except OSError:
-        return load_manifest(MANIFEST)  # raises the proper one-line error
-    return _manifest_for(content)
 
 
 class ManifestSliceUnchanged:

@@ -14,7 +14,7 @@ from collections import deque
 
 from . import requestlog
 from .errors import SwiftDeployError
-from .metrics import Scrape, window
+from .metrics import Scrape, parse, total, window
 from .state import APP_TRACKS
 
 
@@ -25,6 +25,16 @@ def source_for(stack):
     from .prometheus import PrometheusSource
 
     return PrometheusSource(f"http://127.0.0.1:{stack.manifest.prometheus.port}")
+
+
+def scrape(stack, track: str, container: str | None = None):
+    """One Scrape of a track, read inside the stack (never through the public port): the sum over every
+    container or task of the track. `container` (an id the caller observed) also reaches an orphan."""
+    try:
+        texts = stack.runtime.metrics_texts(stack.service(track), container)
+        return total([parse(text) for text in texts])
+    except SwiftDeployError as err:
+        raise SwiftDeployError(f"could not read /metrics of the {track} track: {str(err).splitlines()[0]}") from None
 
 
 class Sampler:
@@ -40,8 +50,6 @@ class Sampler:
 
     def sample(self, containers: dict | None = None) -> None:
         """Scrape every ready app track (`containers`: role -> observed container) and read nginx's new requests."""
-        from .gates import scrape
-
         if containers is None:
             containers = {c.role: c for c in self.stack.runtime.containers() if c.role in APP_TRACKS and c.ready}
         for track in APP_TRACKS:

@@ -1,10 +1,12 @@
-"""Gates: gather facts, ask OPA, record question and answer. No threshold or default lives here."""
+"""Gates: gather facts, ask OPA, record question and answer. No threshold or default lives here.
+
+A `stack` here is whatever offers runtime, manifest, history and opa(): converge.Stack, which imports the
+judge, so the judge does not import it back."""
 
 import time
 
 from .errors import SwiftDeployError
 from .policy import Decision, PolicyUnavailable
-from .stack import Stack
 
 
 class GateDenied(SwiftDeployError):
@@ -22,7 +24,7 @@ class GateUnavailable(SwiftDeployError):
         self.facts = facts  # what was asked, when OPA was reached for the question (--format json shows it)
 
 
-def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") -> Decision:
+def ask(stack, domain: str, operation: str, facts: dict, hint: str = "") -> Decision:
     """Ask OPA about facts; record both; raise unless the answer is an allow."""
     try:
         decision = stack.opa().decide(domain, facts)
@@ -35,13 +37,13 @@ def ask(stack: Stack, domain: str, operation: str, facts: dict, hint: str = "") 
     return decision
 
 
-def record_gate(stack: Stack, domain: str, operation: str, facts: dict, decision: Decision) -> None:
+def record_gate(stack, domain: str, operation: str, facts: dict, decision: Decision) -> None:
     extra = {"verdict": decision.verdict, "notes": list(decision.notes)} if decision.verdict else {}
     stack.history.append("gate", domain=domain, operation=operation, input=facts, allow=decision.allow,
                          reasons=list(decision.reasons), **extra)
 
 
-def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
+def wait_for_opa(stack, seconds: float = 30) -> None:
     client = stack.opa()
     deadline = time.monotonic() + seconds
     while not client.healthy():
@@ -51,24 +53,12 @@ def wait_for_opa(stack: Stack, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-def infra_facts(stack: Stack) -> dict:
+def infra_facts(stack) -> dict:
     """Measured where the stack runs (the engine's host, or every node of a cluster), not where the CLI runs."""
     return stack.runtime.host_facts()
 
 
-def scrape(stack: Stack, track: str, container: str | None = None):
-    """One Scrape of a track, read inside the stack (never through the public port): the sum over every
-    container or task of the track. `container` (an id the caller observed) also reaches an orphan."""
-    from .metrics import parse, total
-
-    try:
-        texts = stack.runtime.metrics_texts(stack.service(track), container)
-        return total([parse(text) for text in texts])
-    except SwiftDeployError as err:
-        raise SwiftDeployError(f"could not read /metrics of the {track} track: {str(err).splitlines()[0]}") from None
-
-
-def canary_facts(stack: Stack, seconds: float | None = None) -> dict:
+def canary_facts(stack, seconds: float | None = None) -> dict:
     """Both tracks' figures over one window: two rounds of scrapes (and nginx's requests) `seconds` apart."""
     from .analysis import Sampler
 
@@ -82,7 +72,7 @@ def canary_facts(stack: Stack, seconds: float | None = None) -> dict:
 ROLLBACK_HINT = "to drop the canary instead: ./swiftdeploy rollback (doit rollback)"
 
 
-def run_gate(stack: Stack, domain: str, operation: str, say=print) -> Decision:
+def run_gate(stack, domain: str, operation: str, say=print) -> Decision:
     """Gather the facts a domain needs, ask OPA, say the answer; raise GateDenied or GateUnavailable."""
     if domain == "infra":
         wait_for_opa(stack)
