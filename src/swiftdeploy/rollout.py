@@ -86,6 +86,7 @@ class Rollout:
         canary = stack.manifest.services.canary
         outcome = operations.set_canary_weight(stack, weight, say=self.say, **self.operation_options)
         stack.manifest = outcome.manifest
+        self._save_progress(index, weight, 0.0)  # status names the step the canary serves from its start
         self.say(f"step {index + 1}/{len(self.schedule)}: the canary serves {weight}%")
         stack.history.append("rollout_step", step=index + 1, steps=len(self.schedule), weight=weight,
                              canary_version=canary.version, changed=outcome.steps)
@@ -118,12 +119,15 @@ class Rollout:
         stack.history.append("rollout_verdict", step=index + 1, weight=weight, verdict=analysis.verdict,
                              reasons=list(analysis.reasons), notes=list(analysis.notes), input=analysis.facts,
                              split=split, at_step_seconds=round(at_step, 1))
-        rollout_state.save(stack, {"step": index + 1, "steps": len(self.schedule), "weight": weight,
-                                   "at_step_seconds": round(at_step, 1), "verdicts": self.verdicts[-10:]})
+        self._save_progress(index, weight, at_step)
         shown = "; ".join(analysis.reasons) if analysis.reasons else "all checks pass"
         figures = f" [{_figures(analysis.facts)}]" if analysis.facts else ""
         self.say(f"  {at_step:5.0f} s  {analysis.verdict.upper():12} {shown}{figures}")
         return analysis
+
+    def _save_progress(self, index: int, weight: int, at_step: float) -> None:
+        rollout_state.save(self.stack, {"step": index + 1, "steps": len(self.schedule), "weight": weight,
+                                        "at_step_seconds": round(at_step, 1), "verdicts": self.verdicts[-10:]})
 
     def _judge(self) -> tuple[Analysis, dict]:
         """Read both tracks over the last window, ask the canary policy: (the analysis, the split served)."""

@@ -181,3 +181,21 @@ def test_status_names_a_stopped_rollout_only_while_its_canary_is_there(tmp_path)
     assert rollout_progress(fake_stack(root, world)).startswith("rollout stopped at step 2/3 at 50%")
     operate(root, world, "rollback")  # dropped by hand: no stopped rollout is left to go on with
     assert rollout_progress(fake_stack(root, world)) is None
+
+
+def test_status_names_the_step_the_canary_serves_before_its_first_verdict(tmp_path):
+    """A rollout killed between a step's weight change and its first analysis: the canary serves that step's
+    weight, so status must say that step, not the one before."""
+    from swiftdeploy.rollout_state import rollout_progress
+
+    root, world = project(tmp_path)
+
+    class KilledAtStepTwo(ScriptedRollout):
+        def _judge(self):
+            if self.analyses == 4:  # step 1 took 4 analyses (0, 10, 20, 30 s); step 2 serves 50%
+                raise SystemExit("killed")
+            return super()._judge()
+
+    with pytest.raises(SystemExit):
+        KilledAtStepTwo(fake_stack(root, world), [PASS]).run()
+    assert rollout_progress(fake_stack(root, world)).startswith("rollout stopped at step 2/3 at 50%")
