@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e"), str(ROOT / "src")]
 from stackkit import make_project, manifest_of, remove_everything  # noqa: E402
 
-from swiftdeploy.tools import compose_binary  # noqa: E402
+from swiftdeploy.engine.tools import compose_binary  # noqa: E402
 
 
 def timed(argv, cwd) -> float:

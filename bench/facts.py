@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
-from swiftdeploy import engine, probe  # noqa: E402
+from swiftdeploy.engine import api as engine
+from swiftdeploy.engine import probe# noqa: E402
 
 
 def timed(action) -> float:

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from swiftdeploy import history_chain
-from swiftdeploy.history import History
+from swiftdeploy.evidence import history_chain
+from swiftdeploy.evidence.history import History
 
 SIZES = [200, 6_000, 70_000, 300_000]
 

@@ -27,7 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e"), str(ROOT / "src")]
 from stackkit import history, make_project, public_url, remove_everything  # noqa: E402
-from swiftdeploy.manifest_edit import set_fields  # noqa: E402
+from swiftdeploy.model.manifest_edit import set_fields  # noqa: E402
 
 FLAGGER_INTERVAL, FLAGGER_THRESHOLD, FLAGGER_METRIC_WINDOW = 60, 5, 60
 

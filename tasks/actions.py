@@ -34,7 +34,7 @@ def hold_stack_lock(operation: str) -> None:
     if _held_lock is None:
         import atexit
 
-        from swiftdeploy.lock import StackLock
+        from swiftdeploy.converge.lock import StackLock
 
         lock = StackLock(".swiftdeploy/lock", operation)
         lock.__enter__()
@@ -44,21 +44,21 @@ def hold_stack_lock(operation: str) -> None:
 
 def load_stack():
     """The stack in the current directory, with the manifest parsed once per run (per content)."""
-    from swiftdeploy.stack import Stack
+    from swiftdeploy.converge.stack import Stack
 
     return Stack(Path("."), current_manifest())
 
 
 @lru_cache(maxsize=4)
 def _manifest_for(content: bytes):
-    from swiftdeploy.manifest import parse_manifest
+    from swiftdeploy.model.manifest import parse_manifest
 
     return parse_manifest(content, MANIFEST)
 
 
 def current_manifest():
     """The validated manifest (parsed once per process per content)."""
-    from swiftdeploy.manifest import load_manifest
+    from swiftdeploy.model.manifest import load_manifest
 
     try:
         content = Path(MANIFEST).read_bytes()

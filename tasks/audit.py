@@ -12,7 +12,8 @@ HISTORY = Path("reports/history.jsonl")
 REPORT = Path("reports/audit_report.md")
 HTML_REPORT = Path("reports/audit_report.html")
 POLICY_DATA = Path("policies/data.json")
-_CODE = ("report.py", "report_periods.py", "report_markdown.py", "report_html.py", "report_svg.py", "dashboard.py")
+_CODE = ("report/audit.py", "report/periods.py", "report/markdown.py", "report/html.py", "report/svg.py",
+         "present/dashboard.py")
 
 
 def task_audit():
@@ -58,10 +59,10 @@ def write_report():
 
     from swiftdeploy.errors import SwiftDeployError
     from swiftdeploy.files import write_atomic
-    from swiftdeploy.history import History
-    from swiftdeploy.report import audit_data
-    from swiftdeploy.report_html import policy_limits, render_html
-    from swiftdeploy.report_markdown import render_markdown
+    from swiftdeploy.evidence.history import History
+    from swiftdeploy.report.audit import audit_data
+    from swiftdeploy.report.html import policy_limits, render_html
+    from swiftdeploy.report.markdown import render_markdown
 
     if not HISTORY.exists():
         raise SwiftDeployError(f"{HISTORY} does not exist yet: deploy first, then audit")
@@ -78,8 +79,8 @@ def write_report():
 def verify_history():
     from doit.exceptions import TaskFailed
 
-    from swiftdeploy.history import History
-    from swiftdeploy.history_chain import verify
+    from swiftdeploy.evidence.history import History
+    from swiftdeploy.evidence.history_chain import verify
 
     history = History(HISTORY)
     verdict = verify(history.path, history.head_path, history.key_dir)

@@ -36,7 +36,7 @@ def task_teardown():
 
 
 def _references(stack) -> list[str]:
-    from swiftdeploy.build import buildable
+    from swiftdeploy.engine.build import buildable
 
     services = stack.manifest.services
     return buildable([services.image, services.canary.image])
@@ -44,7 +44,7 @@ def _references(stack) -> list[str]:
 
 def image_current(task, values):
     """Up to date when every app image carries the hash of the app/ sources it would be built from now."""
-    from swiftdeploy.build import app_hash, outdated
+    from swiftdeploy.engine.build import app_hash, outdated
     from swiftdeploy.errors import SwiftDeployError
 
     try:
@@ -57,8 +57,8 @@ def image_current(task, values):
 
 @operator_action
 def build_app():
-    from swiftdeploy import engine
-    from swiftdeploy.build import app_hash, base_image, build
+    from swiftdeploy.engine import api as engine
+    from swiftdeploy.engine.build import app_hash, base_image, build
 
     stack = load_stack()
     tags = _references(stack)
@@ -74,7 +74,7 @@ def compose_up():
     hold_stack_lock("deploy")
     stack = load_stack()
     stack.runtime.start_early("opa")  # the gatekeeper starts while the deploy plans (a cold deploy needs it)
-    from swiftdeploy import operations
+    from swiftdeploy.converge import operations
 
     outcome = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
     _deployed["outcome"], _deployed["stack"] = outcome, stack
@@ -99,7 +99,7 @@ def deploy():
 
 @operator_action
 def teardown(clean):
-    from swiftdeploy import operations
+    from swiftdeploy.converge import operations
 
     hold_stack_lock("teardown")
     stack = load_stack()

@@ -37,7 +37,7 @@ def canary_gate(format):  # noqa: A002
 
 
 def ask_infra(stack, say):
-    from swiftdeploy.gates import run_gate
+    from swiftdeploy.judge.gates import run_gate
 
     if not stack.opa().healthy():
         start_opa(stack)
@@ -45,8 +45,8 @@ def ask_infra(stack, say):
 
 
 def ask_canary(stack, say):
-    from swiftdeploy.gates import run_gate
-    from swiftdeploy.operations import require_canary
+    from swiftdeploy.judge.gates import run_gate
+    from swiftdeploy.converge.operations import require_canary
 
     require_canary(stack.manifest, "the canary gate")
     return run_gate(stack, "canary", "promote:stable", say)
@@ -55,7 +55,7 @@ def ask_canary(stack, say):
 def start_opa(stack) -> None:
     """OPA decides, so it is the one service started to ask, when nothing answers at its address."""
     from swiftdeploy.errors import SwiftDeployError
-    from swiftdeploy.gates import GateUnavailable
+    from swiftdeploy.judge.gates import GateUnavailable
 
     try:
         if not any(c.role == "opa" and c.state == "running" for c in stack.runtime.containers()):
@@ -72,8 +72,8 @@ def answer(domain: str, format: str, ask):  # noqa: A002
     from doit.exceptions import TaskFailed
 
     from swiftdeploy.errors import SwiftDeployError
-    from swiftdeploy.gates import GateDenied, GateUnavailable
-    from swiftdeploy.json_output import ALLOWED, DENIED, emit, gate_document
+    from swiftdeploy.judge.gates import GateDenied, GateUnavailable
+    from swiftdeploy.present.json_output import ALLOWED, DENIED, emit, gate_document
 
     from .reporter import Undecided
 

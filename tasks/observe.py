@@ -37,7 +37,7 @@ def task_chaos():
 
 @operator_action
 def chaos(mode, rate, duration):
-    from swiftdeploy.chaos import inject
+    from swiftdeploy.converge.chaos import inject
 
     stack = load_stack()
     answer = inject(stack, mode, rate=rate, duration=duration)
@@ -51,9 +51,9 @@ def status(once, format):  # noqa: A002 - doit passes the option by its name
 def status_json():
     from doit.exceptions import TaskFailed
 
-    from swiftdeploy import observe
+    from swiftdeploy.present import observe
     from swiftdeploy.errors import SwiftDeployError
-    from swiftdeploy.json_output import emit, status_document
+    from swiftdeploy.present.json_output import emit, status_document
 
     try:
         emit(status_document(observe.once(load_stack())))
@@ -67,8 +67,8 @@ def status_json():
 def status_text(once):
     import sys
 
-    from swiftdeploy import observe
-    from swiftdeploy.dashboard import render_text
+    from swiftdeploy.present import observe
+    from swiftdeploy.present.dashboard import render_text
 
     stack = load_stack()
     if once or not sys.stdout.isatty():

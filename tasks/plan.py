@@ -16,8 +16,8 @@ def show_plan(format):  # noqa: A002 - doit passes the option by its name
     from doit.exceptions import TaskFailed
 
     from swiftdeploy.errors import SwiftDeployError
-    from swiftdeploy.json_output import emit, plan_document
-    from swiftdeploy.report_plan import plan_report
+    from swiftdeploy.present.json_output import emit, plan_document
+    from swiftdeploy.present.report_plan import plan_report
 
     from .reporter import ChangesPending
 

@@ -19,7 +19,7 @@ def task_rollback():
 
 @operator_action
 def promote_canary():
-    from swiftdeploy import operations
+    from swiftdeploy.converge import operations
 
     hold_stack_lock("promote:canary")
     stack = load_stack()
@@ -35,7 +35,7 @@ def promote_canary():
 
 @operator_action
 def promote_stable():
-    from swiftdeploy import operations
+    from swiftdeploy.converge import operations
 
     hold_stack_lock("promote:stable")
     stack = load_stack()
@@ -50,7 +50,7 @@ def promote_stable():
 
 @operator_action
 def rollback():
-    from swiftdeploy import operations
+    from swiftdeploy.converge import operations
 
     hold_stack_lock("rollback")
     stack = load_stack()

@@ -9,12 +9,15 @@ from .actions import MANIFEST, current_manifest, operator_action
 
 GENERATED = Path("generated")
 # Code whose change can change any output (defaults live in manifest.py, the schema decides validity).
-RENDER_CODE = ["src/swiftdeploy/render.py", "src/swiftdeploy/manifest.py", "src/swiftdeploy/manifest.schema.json"]
+RENDER_CODE = [
+    "src/swiftdeploy/render/templates.py", "src/swiftdeploy/model/manifest.py",
+    "src/swiftdeploy/model/manifest.schema.json",
+]
 
 
 def task_init():
     """Render generated/ (nginx, compose, OPA config) from manifest.yaml and create the tokens."""
-    from swiftdeploy.render import OUTPUTS, SWARM_ONLY
+    from swiftdeploy.render.templates import OUTPUTS, SWARM_ONLY
     from swiftdeploy.secrets import SECRETS_DIR, TOKENS
 
     for output, (template, _fields) in OUTPUTS.items():
@@ -64,7 +67,7 @@ class ManifestSliceUnchanged:
 
     def digest(self):
         from swiftdeploy.errors import SwiftDeployError
-        from swiftdeploy.render import fields_of, manifest_slice
+        from swiftdeploy.render.templates import fields_of, manifest_slice
 
         try:
             manifest = current_manifest()
@@ -108,7 +111,7 @@ def md5_of(path: Path):
 @operator_action
 def render_output(output, as_written):
     from swiftdeploy.files import write_atomic
-    from swiftdeploy.render import render, used_by
+    from swiftdeploy.render.templates import render, used_by
 
     path = GENERATED / output
     manifest = current_manifest()

@@ -63,7 +63,7 @@ class OperatorReporter(ConsoleReporter):
 
     def _exit_undecided(self, gate, failure: str) -> None:
         """doit would exit 1 (a task failed), which for a gate means denied; this gate could not decide: 2."""
-        from swiftdeploy.json_output import UNDECIDED, emit, gate_document
+        from swiftdeploy.present.json_output import UNDECIDED, emit, gate_document
 
         if self.json:
             emit(gate_document(gate.meta["gate"], error=f"not asked: {failure}"))

@@ -12,7 +12,7 @@ def task_rollout():
 def rollout():
     from doit.exceptions import TaskFailed
 
-    from swiftdeploy.rollout import Rollout
+    from swiftdeploy.converge.rollout import Rollout
 
     hold_stack_lock("rollout")
     stack = load_stack()

@@ -11,7 +11,7 @@ def task_validate():
 
 
 def validate():
-    from swiftdeploy.preflight import run_checks
+    from swiftdeploy.present.preflight import run_checks
 
     results = run_checks(Path("."))
     for name, passed, detail in results:

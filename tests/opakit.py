@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from swiftdeploy.tools import PROJECT_ROOT, opa_binary
+from swiftdeploy.engine.tools import PROJECT_ROOT, opa_binary
 
 POLICIES = PROJECT_ROOT / "policies"
 

@@ -29,7 +29,7 @@ WINDOW_SECONDS = 5
 
 def require_engine() -> None:
     """Fail (never skip) when there is no engine: a skipped e2e test would hide it."""
-    from swiftdeploy.engine import client
+    from swiftdeploy.engine.api import client
     from swiftdeploy.errors import SwiftDeployError
 
     try:
@@ -88,7 +88,7 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 def manifest_of(project: Path):
-    from swiftdeploy.manifest import load_manifest
+    from swiftdeploy.model.manifest import load_manifest
 
     return load_manifest(project / "manifest.yaml")
 
@@ -98,13 +98,13 @@ def public_url(project: Path) -> str:
 
 
 def history(project: Path) -> list[dict]:
-    from swiftdeploy.history import History
+    from swiftdeploy.evidence.history import History
 
     return History(project / "reports" / "history.jsonl").read()
 
 
 def containers(project_name: str) -> list:
-    from swiftdeploy.engine import client
+    from swiftdeploy.engine.api import client
 
     return client().containers.list(all=True, filters={"label": f"com.docker.compose.project={project_name}"})
 
@@ -118,7 +118,7 @@ def remove_everything(project: Path) -> None:
 
 
 def _compose():
-    from swiftdeploy.tools import compose_binary
+    from swiftdeploy.engine.tools import compose_binary
 
     return compose_binary()
 

@@ -11,7 +11,7 @@ import requests
 
 from stackkit import (SteadyLoad, containers, kill_promote_stable_after, make_project, manifest_of, ok, public_url,
                       remove_everything, require_engine, swiftdeploy)
-from swiftdeploy.manifest_edit import set_fields
+from swiftdeploy.model.manifest_edit import set_fields
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from swiftdeploy import engine, probe
+from swiftdeploy.engine import api as engine
+from swiftdeploy.engine import probe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
@@ -33,7 +34,7 @@ def test_the_probe_measures_the_data_root_it_was_given(tmp_path):
 
 
 def test_a_command_that_ends_while_measuring_leaves_no_probe_behind(tmp_path):
-    code = ("import sys; from swiftdeploy import probe; "
+    code = ("import sys; from swiftdeploy.engine import probe; "
             f"probe.measure_soon({str(tmp_path)!r}); sys.exit(0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

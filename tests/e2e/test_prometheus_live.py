@@ -28,7 +28,7 @@ def project(tmp_path_factory):
 
 
 def stack_of(project, source):
-    from swiftdeploy.stack import Stack
+    from swiftdeploy.converge.stack import Stack
 
     stack = Stack.load(project)
     return dataclasses.replace(stack, manifest=dataclasses.replace(stack.manifest, metrics_source=source))
@@ -75,8 +75,8 @@ def test_promql_and_the_direct_scrape_agree_on_the_same_window(project, chaos):
     the request counts differ; the error rate and the P99 are ratios of series sampled at the same
     instants and must agree within 5 %.
     """
-    from swiftdeploy.analysis import Sampler
-    from swiftdeploy.prometheus import PrometheusSource
+    from swiftdeploy.judge.analysis import Sampler
+    from swiftdeploy.judge.prometheus import PrometheusSource
 
     url = public_url(project)
     ok(swiftdeploy(project, "chaos", *chaos))

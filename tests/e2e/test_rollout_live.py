@@ -12,7 +12,7 @@ import requests
 
 from chromiumkit import check_self_contained, screenshot
 from stackkit import SteadyLoad, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
-from swiftdeploy.manifest_edit import set_fields
+from swiftdeploy.model.manifest_edit import set_fields
 
 pytestmark = pytest.mark.e2e
 

@@ -90,7 +90,7 @@ def test_every_container_is_non_root_without_capabilities(project):
 
 
 def test_the_app_image_is_under_300_mb(project):
-    from swiftdeploy.engine import image_size
+    from swiftdeploy.engine.api import image_size
 
     size = image_size(manifest_of(project).services.image)
     print(f"\napp image {manifest_of(project).services.image}: {size / 1e6:.0f} MB")
@@ -126,7 +126,7 @@ def test_the_access_log_is_a_real_file_in_the_named_volume(project):
 
 
 def test_teardown_removes_this_stack_and_nothing_else(project, tmp_path):
-    from swiftdeploy.engine import client
+    from swiftdeploy.engine.api import client
 
     bystander = client().volumes.create(f"bystander-{free_port()}")
     try:

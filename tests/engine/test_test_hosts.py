@@ -13,7 +13,7 @@ import time
 import pytest
 
 from opakit import running_opa, set_infra_limits
-from swiftdeploy.policy import OpaClient
+from swiftdeploy.judge.policy import OpaClient
 
 from hostskit import (ENGINE, ENGINE_DIR, docker, engine_script, in_netns, leftovers, read_env, residue,
                       stopped_nodes, swarm_nodes, wait_for)  # noqa: F401 - stopped_nodes is a fixture
@@ -55,7 +55,7 @@ def node_env(swarm: dict, number: int, what: str) -> str:
 
 def cluster_facts(manager: str) -> dict:
     """The infra gate's facts of every node, measured through the manager as the swarm runtime does."""
-    code = ("import json; from swiftdeploy import probe; "
+    code = ("import json; from swiftdeploy.engine import probe; "
             "print(json.dumps(probe.cluster_facts('swift-deploy-1-node:latest', '/var/lib/docker')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                             env={**os.environ, "DOCKER_HOST": manager})

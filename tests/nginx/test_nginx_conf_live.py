@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy import proxy
-from swiftdeploy.render import generation_of, render
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.converge import proxy
+from swiftdeploy.render.templates import generation_of, render
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import json
 import re
 import subprocess
 
-from swiftdeploy.tools import PROJECT_ROOT, opa_binary
+from swiftdeploy.engine.tools import PROJECT_ROOT, opa_binary
 
 POLICIES = PROJECT_ROOT / "policies"
 

@@ -3,7 +3,7 @@
 import json
 
 from projectkit import run_doit
-from swiftdeploy.history import History
+from swiftdeploy.evidence.history import History
 
 
 def executed(result) -> set[str]:

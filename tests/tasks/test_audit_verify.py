@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from projectkit import run_doit
-from swiftdeploy.history import History
+from swiftdeploy.evidence.history import History
 
 
 def run_wrapper(project, *words):

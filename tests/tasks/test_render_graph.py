@@ -6,8 +6,8 @@ import stat
 from pathlib import Path
 
 from projectkit import copy_project, run_doit
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy.render import render
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.render.templates import render
 
 OUTPUTS = ["nginx.conf", "docker-compose.yml", "opa-config.yaml", "prometheus.yml", "prometheus-rules.yml",
            "grafana-dashboard.json"]

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 from swiftdeploy.commands import CommandError
-from swiftdeploy.proxy import Answer, ProxyError, unreachable
-from swiftdeploy.render import generation_of, load_yaml
+from swiftdeploy.converge.proxy import Answer, ProxyError, unreachable
+from swiftdeploy.render.templates import generation_of, load_yaml
 from swiftdeploy.state import Container, ImageFact
 
 APP_IMAGE = "swift-deploy-1-node:latest"

@@ -3,9 +3,9 @@
 import json
 from types import SimpleNamespace
 
-from swiftdeploy import requestlog
-from swiftdeploy.analysis import Sampler
-from swiftdeploy.metrics import parse
+from swiftdeploy.judge import requestlog
+from swiftdeploy.judge.analysis import Sampler
+from swiftdeploy.judge.metrics import parse
 
 METRICS = """\
 # TYPE http_requests_total counter

@@ -9,8 +9,8 @@ import pytest
 
 from projectkit import ROOT
 from swiftdeploy.commands import CommandError, run
-from swiftdeploy.preflight import CheckFailed, compose_valid
-from swiftdeploy.manifest import load_manifest
+from swiftdeploy.present.preflight import CheckFailed, compose_valid
+from swiftdeploy.model.manifest import load_manifest
 
 
 def test_a_missing_binary_is_one_line():

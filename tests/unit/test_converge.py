@@ -7,12 +7,12 @@ import pytest
 
 from fakestack import FakeProxy, FakeRuntime, FakeWorld, Killed
 from projectkit import copy_project
-from swiftdeploy import operations
+from swiftdeploy.converge import operations
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy.manifest_edit import set_fields
-from swiftdeploy.plan import plan
-from swiftdeploy.stack import Stack
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.model.manifest_edit import set_fields
+from swiftdeploy.converge.plan import plan
+from swiftdeploy.converge.stack import Stack
 
 QUIET = {"say": lambda line: None, "ask_gate": lambda domain: None}
 

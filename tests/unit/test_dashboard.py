@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from swiftdeploy.dashboard import (MalformedStatus, PolicyResult, Snapshot, TrackFigures, render_rich, render_text,
+from swiftdeploy.present.dashboard import (MalformedStatus, PolicyResult, Snapshot, TrackFigures, render_rich, render_text,
                                    snapshot_from_record, snapshot_record)
-from swiftdeploy.history import History
-from swiftdeploy.metrics import Window
+from swiftdeploy.evidence.history import History
+from swiftdeploy.judge.metrics import Window
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"  # UPDATE_GOLDEN=1 pytest ... rewrites; then read the diff

@@ -2,7 +2,7 @@
 
 import pytest
 
-from swiftdeploy import engine
+from swiftdeploy.engine import api as engine
 
 
 def test_a_missing_engine_socket_is_one_line(monkeypatch, tmp_path):

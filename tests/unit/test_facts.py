@@ -5,10 +5,10 @@ import tarfile
 
 import pytest
 
-from swiftdeploy import probe
+from swiftdeploy.engine import probe
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.facts import FactsError, engine_data_path
-from swiftdeploy.tools import busybox_binary
+from swiftdeploy.engine.facts import FactsError, engine_data_path
+from swiftdeploy.engine.tools import busybox_binary
 
 INFRA_INPUT_KEYS = {"disk_path", "disk_free_bytes", "disk_total_bytes", "load_1m", "load_5m", "load_15m",
                     "cpu_count", "memory_available_bytes", "memory_total_bytes"}

@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from projectkit import ROOT, load_wrapper
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.history import History
-from swiftdeploy.manifest import ManifestError, parse_manifest
-from swiftdeploy.metrics import MetricsError, parse, window
+from swiftdeploy.evidence.history import History
+from swiftdeploy.model.manifest import ManifestError, parse_manifest
+from swiftdeploy.judge.metrics import MetricsError, parse, window
 
 MANIFEST = (ROOT / "manifest.yaml").read_text()
 

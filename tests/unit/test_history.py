@@ -11,7 +11,7 @@ import pytest
 
 from projectkit import sigkill_a_writer
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.history import History, HistoryError
+from swiftdeploy.evidence.history import History, HistoryError
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -164,7 +164,7 @@ def test_concurrent_appends_from_8_processes_never_interleave(tmp_path):
 WRITER = """
 import random, sys
 from pathlib import Path
-from swiftdeploy.history import History
+from swiftdeploy.evidence.history import History
 history = History(sys.argv[1], key_dir=Path(sys.argv[1]).parent / ".swiftdeploy")  # not the checkout's key
 rng = random.Random(int(sys.argv[2]))
 history.append("writer_started")
@@ -231,7 +231,7 @@ def test_records_holds_no_lock_between_records_and_stops_where_it_started(tmp_pa
     stream = history.records()
     assert next(stream)["n"] == 0
     # another process appends (taking the exclusive lock) while the reader is paused mid-file
-    subprocess.run([sys.executable, "-c", f"from swiftdeploy.history import History; "
+    subprocess.run([sys.executable, "-c", f"from swiftdeploy.evidence.history import History; "
                     f"History({str(path)!r}).append('deploy', n=3)"], check=True, timeout=10)
     assert [r["n"] for r in stream] == [1, 2]
     assert [r["n"] for r in history.records()] == [0, 1, 2, 3]

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from projectkit import sigkill_a_writer
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.history import History
-from swiftdeploy.history_chain import verify
+from swiftdeploy.evidence.history import History
+from swiftdeploy.evidence.history_chain import verify
 from swiftdeploy.secrets import HISTORY_KEY
 
 RECORDS = 8
@@ -291,7 +291,7 @@ def test_records_from_8_concurrent_writers_chain_in_file_order(tmp_path):
 
 WRITER = """
 import random, sys
-from swiftdeploy.history import History
+from swiftdeploy.evidence.history import History
 history, rng = History(sys.argv[1], key_dir=sys.argv[2]), random.Random(int(sys.argv[3]))
 history.append("writer_started")
 print("ready", flush=True)

@@ -2,7 +2,7 @@
 
 import os
 
-from swiftdeploy.journal import Journal
+from swiftdeploy.converge.journal import Journal
 
 
 def test_an_empty_journal_means_nothing_pending(tmp_path):
@@ -48,7 +48,7 @@ def test_a_new_operation_replaces_what_an_interrupted_one_left(tmp_path):
 def test_a_start_record_that_is_not_ours_is_one_error_naming_the_file(tmp_path):
     import pytest
 
-    from swiftdeploy.journal import JournalError
+    from swiftdeploy.converge.journal import JournalError
 
     path = tmp_path / "journal.jsonl"
     path.write_text('{"kind": "start", "operation": "deploy", "changes": ["not", "a", "mapping"], "planned": "x"}\n')

@@ -14,11 +14,11 @@ import time
 import pytest
 
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.lock import LockBusy, StackLock
+from swiftdeploy.converge.lock import LockBusy, StackLock
 
 HOLDER = """
 import sys
-from swiftdeploy.lock import StackLock
+from swiftdeploy.converge.lock import StackLock
 with StackLock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     sys.stdin.read()
@@ -148,7 +148,7 @@ def test_20_racing_processes_hold_the_lock_one_at_a_time(tmp_path):
 
 
 def test_holder_names_a_live_holder_and_takes_nothing(tmp_path):
-    from swiftdeploy.lock import holder
+    from swiftdeploy.converge.lock import holder
 
     path = tmp_path / "lock"
     assert holder(path) is None  # no file yet

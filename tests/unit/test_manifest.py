@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from swiftdeploy.manifest import SCHEMA_PATH, ManifestError, load_manifest, parse_manifest
+from swiftdeploy.model.manifest import SCHEMA_PATH, ManifestError, load_manifest, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,7 +172,7 @@ def test_the_published_schema_is_the_one_the_validator_uses():
     assert schema["$schema"].endswith("2020-12/schema")
     assert set(schema["properties"]["nginx"]["properties"]) >= {"image", "port", "proxy_timeout", "contact"}
     first_line = (ROOT / "manifest.yaml").read_text().splitlines()[0]
-    assert first_line == "# yaml-language-server: $schema=./src/swiftdeploy/manifest.schema.json"
+    assert first_line == "# yaml-language-server: $schema=./src/swiftdeploy/model/manifest.schema.json"
 
 
 def canary_block(**keys) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from swiftdeploy.files import FileWriteError
-from swiftdeploy.manifest import ManifestError
-from swiftdeploy.manifest_edit import edit, set_fields, write_manifest
+from swiftdeploy.model.manifest import ManifestError
+from swiftdeploy.model.manifest_edit import edit, set_fields, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.metrics import MetricsError, Scrape, bucket_quantile, gauge, parse, window
+from swiftdeploy.judge.metrics import MetricsError, Scrape, bucket_quantile, gauge, parse, window
 
 INF = math.inf
 
@@ -422,7 +422,7 @@ def test_a_p99_in_the_inf_bucket_is_flagged_saturated():
 
 
 def test_a_tracks_tasks_are_summed_before_the_window():
-    from swiftdeploy.metrics import total
+    from swiftdeploy.judge.metrics import total
 
     def task_text(ok, bad, fast):
         return (f'http_requests_total{{method="GET",path="/",status_code="200"}} {ok}\n'
@@ -439,7 +439,7 @@ def test_a_tracks_tasks_are_summed_before_the_window():
 
 
 def test_a_gauge_of_several_tasks_reads_as_its_highest_value():
-    from swiftdeploy.metrics import total
+    from swiftdeploy.judge.metrics import total
 
     tasks = [parse(f"# TYPE chaos_active gauge\nchaos_active {value}\n") for value in (0, 1, 0)]
     assert gauge(total(tasks), "chaos_active") == 1

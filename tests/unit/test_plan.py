@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from projectkit import ROOT
-from swiftdeploy.desired import carrier, desired, with_route, Route
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy.plan import (AskGate, BuildImages, PlanError, RemoveContainers, Reroute, StartService, StartStack,
+from swiftdeploy.render.desired import carrier, desired, with_route, Route
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.converge.plan import (AskGate, BuildImages, PlanError, RemoveContainers, Reroute, StartService, StartStack,
                               describe, drift, plan)
 from swiftdeploy.state import Container, ImageFact, Observed
 

@@ -1,4 +1,4 @@
-"""swiftdeploy.policy.OpaClient against a real OPA server, and a loopback fake for faults OPA won't produce.
+"""swiftdeploy.judge.policy.OpaClient against a real OPA server, and a loopback fake for faults OPA won't produce.
 
 Both come from tests/opakit.py: the real server runs exactly as in production; the fake only stands in
 for what a healthy OPA cannot be made to do on demand: 5xx, HTML, non-JSON, malformed decisions, hangs.
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from swiftdeploy.errors import SwiftDeployError
-from swiftdeploy.policy import (
+from swiftdeploy.judge.policy import (
     Decision,
     OpaClient,
     OpaHttpError,

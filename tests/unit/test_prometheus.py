@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swiftdeploy.analysis import Sampler
-from swiftdeploy.desired import desired
-from swiftdeploy.manifest import parse_manifest
-from swiftdeploy.metrics import Scrape
-from swiftdeploy.plan import AskGate, RemoveContainers, StartService, describe, plan
-from swiftdeploy.prometheus import PrometheusError, PrometheusSource, queries
-from swiftdeploy.render import render
+from swiftdeploy.judge.analysis import Sampler
+from swiftdeploy.render.desired import desired
+from swiftdeploy.model.manifest import parse_manifest
+from swiftdeploy.judge.metrics import Scrape
+from swiftdeploy.converge.plan import AskGate, RemoveContainers, StartService, describe, plan
+from swiftdeploy.judge.prometheus import PrometheusError, PrometheusSource, queries
+from swiftdeploy.render.templates import render
 from swiftdeploy.state import Container, ImageFact, Observed
-from swiftdeploy.tools import promtool_binary
+from swiftdeploy.engine.tools import promtool_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy.render import OUTPUTS, RenderError, generation_of, manifest_slice, render
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.render.templates import OUTPUTS, RenderError, generation_of, manifest_slice, render
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -118,7 +118,7 @@ def test_the_log_volume_is_named_from_the_manifest(stable):
 
 
 def test_the_compose_file_is_valid_for_compose_v2(stable, tmp_path):
-    from swiftdeploy.tools import compose_binary
+    from swiftdeploy.engine.tools import compose_binary
 
     (tmp_path / ".swiftdeploy").mkdir()
     for name in ("app.env", "opa.env"):
@@ -148,7 +148,7 @@ def stack_file(manifest):
 
 
 def test_stack_yml_is_rendered_only_for_runtime_swarm(stable):
-    from swiftdeploy.desired import desired
+    from swiftdeploy.render.desired import desired
 
     assert "stack.yml" not in desired(stable, TEMPLATES).outputs
     swarm = desired(swarm_of(stable), TEMPLATES)
@@ -189,7 +189,7 @@ def test_stack_yml_leaves_out_what_docker_stack_deploy_ignores_or_rejects(stable
 
 
 def test_where_ipvs_exists_the_stack_can_use_swarms_virtual_ips_and_routing_mesh(stable):
-    from swiftdeploy.manifest import Swarm
+    from swiftdeploy.model.manifest import Swarm
 
     services = stack_file(dataclasses.replace(swarm_of(stable), swarm=Swarm("vip", "ingress")))["services"]
     assert services["app-stable"]["deploy"]["endpoint_mode"] == "vip"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from swiftdeploy.report import EVENT_KINDS, audit_data
-from swiftdeploy.report_markdown import render_markdown
+from swiftdeploy.report.audit import EVENT_KINDS, audit_data
+from swiftdeploy.report.markdown import render_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"  # UPDATE_GOLDEN=1 pytest ... rewrites; then read the diff

@@ -3,8 +3,8 @@ import re
 import pytest
 
 from chromiumkit import Elements, check_self_contained, screenshot
-from swiftdeploy.report import audit_data
-from swiftdeploy.report_html import Limits, render_html
+from swiftdeploy.report.audit import audit_data
+from swiftdeploy.report.html import Limits, render_html
 from test_report import at, failing_canary, gate, realistic_history
 
 LIMITS = Limits(max_error_rate=0.01, max_p99_ms=500)
@@ -79,7 +79,7 @@ def test_chromium_renders_the_report_without_the_network(tmp_path):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from swiftdeploy.report_markdown import render_markdown  # noqa: E402
+from swiftdeploy.report.markdown import render_markdown  # noqa: E402
 
 TIMES = st.one_of(st.sampled_from(["2026-11-26T12:00:00.000Z", "2026-11-26T12:00:02.000Z", "2026-11-27T00:00:00Z",
                                    "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59Z", "2026-11-26T12:00:00",

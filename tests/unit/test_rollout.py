@@ -6,8 +6,8 @@ import pytest
 
 from fakestack import FakeWorld, Killed
 from test_converge import assert_converged, deployed, edit_manifest, fake_stack, new_project, operate
-from swiftdeploy.policy import Decision
-from swiftdeploy.rollout import Analysis, Rollout
+from swiftdeploy.judge.policy import Decision
+from swiftdeploy.converge.rollout import Analysis, Rollout
 
 PASS = "pass"
 
@@ -166,7 +166,7 @@ def test_ctrl_c_stops_at_the_step_in_one_line_and_a_rerun_goes_on(tmp_path):
 
 
 def test_status_names_a_stopped_rollout_only_while_its_canary_is_there(tmp_path):
-    from swiftdeploy.rollout_state import rollout_progress
+    from swiftdeploy.converge.rollout_state import rollout_progress
 
     root, world = project(tmp_path)
 
@@ -186,7 +186,7 @@ def test_status_names_a_stopped_rollout_only_while_its_canary_is_there(tmp_path)
 def test_status_names_the_step_the_canary_serves_before_its_first_verdict(tmp_path):
     """A rollout killed between a step's weight change and its first analysis: the canary serves that step's
     weight, so status must say that step, not the one before."""
-    from swiftdeploy.rollout_state import rollout_progress
+    from swiftdeploy.converge.rollout_state import rollout_progress
 
     root, world = project(tmp_path)
 

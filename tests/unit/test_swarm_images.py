@@ -1,7 +1,7 @@
 """What each swarm node is given of the manager's app images (no registry), decided from recorded answers."""
 
-from swiftdeploy.runtime.swarm_images import NodeEngine, shipments, unreached
-from swiftdeploy.swarm_probe import schedulable_nodes
+from swiftdeploy.engine.runtime.swarm_images import NodeEngine, shipments, unreached
+from swiftdeploy.engine.swarm_probe import schedulable_nodes
 
 NODES = [
     {"ID": "m1", "Description": {"Hostname": "node1"}, "Status": {"State": "ready"}, "Spec": {"Availability": "active"}},

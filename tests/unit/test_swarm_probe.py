@@ -1,4 +1,4 @@
-from swiftdeploy.swarm_probe import schedulable_nodes, split_by_node
+from swiftdeploy.engine.swarm_probe import schedulable_nodes, split_by_node
 
 
 def node(node_id, hostname, state="ready", availability="active"):

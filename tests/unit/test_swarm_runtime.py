@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from swiftdeploy.manifest import load_manifest
-from swiftdeploy.render import load_yaml, render
-from swiftdeploy.runtime.swarm import SwarmRuntime
-from swiftdeploy.runtime.swarm_state import service_as_container
+from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.render.templates import load_yaml, render
+from swiftdeploy.engine.runtime.swarm import SwarmRuntime
+from swiftdeploy.engine.runtime.swarm_state import service_as_container
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_a_step_deploys_only_its_services_with_the_networks_and_volumes_they_use
 
 
 def test_a_missing_docker_cli_is_one_line(runtime, monkeypatch):
-    from swiftdeploy.runtime.swarm import SwarmError
+    from swiftdeploy.engine.runtime.swarm import SwarmError
 
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(SwarmError, match="^runtime: swarm needs the docker CLI"):

@@ -1,0 +1,181 @@
+"""The public entry point: what nginx is serving, how to switch it, and how to confirm a switch.
+
+`nginx -t` and `nginx -s reload` both exit 0 when the new config cannot be applied (a port already
+taken, say) and the old config keeps running, so a reload counts only once responses carry the new
+config's generation (the X-Config-Generation header rendered into it). Right after a reload the old
+workers may still accept a connection or two before they close their listening sockets, so "serving"
+means a run of consecutive answers from the new generation, not the first one.
+
+A request can pin its track (X-SwiftDeploy-Track), so a routing is confirmed track by track whatever
+the weights: a canary at weight 1 is checked as surely as one at 100.
+"""
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from ..errors import SwiftDeployError
+
+CONFIG = "/etc/swiftdeploy/nginx.conf"
+PIN_HEADER = "X-SwiftDeploy-Track"
+SETTLED = 10  # consecutive answers from one generation before it counts as the one served
+
+
+class ProxyError(SwiftDeployError):
+    pass
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    generation: str | None
+    track: str  # "canary" when the response says X-Mode: canary, else "stable"
+    version: str | None
+
+
+def get(url: str, timeout: float = 5.0, track: str | None = None) -> requests.Response:
+    """One request on a fresh connection (keep-alive would hide which config answers)."""
+    headers = {"Connection": "close", **({PIN_HEADER: track} if track else {})}
+    try:
+        return requests.get(url, headers=headers, timeout=timeout)
+    except requests.RequestException as err:
+        raise ProxyError(f"no answer from {url}: {type(err).__name__}") from None
+
+
+def ask(public_url: str, track: str | None = None, path: str = "/") -> Answer:
+    response = get(f"{public_url}{path}", track=track)
+    try:
+        version = response.json().get("version")
+    except (ValueError, AttributeError):
+        version = None
+    return Answer(status=response.status_code, generation=response.headers.get("X-Config-Generation"),
+                  track="canary" if response.headers.get("X-Mode") == "canary" else "stable", version=version)
+
+
+def served_generation(public_url: str) -> str | None:
+    """The config generation nginx serves (None: no answer), from a location nginx answers itself."""
+    try:
+        return get(f"{public_url}/_swiftdeploy/config", timeout=2).headers.get("X-Config-Generation")
+    except ProxyError:
+        return None
+
+
+def wait_for_generation(public_url: str, generation: str, seconds: float, settled: int = SETTLED) -> bool:
+    """True once `settled` answers in a row carry generation; False if that has not happened in time."""
+    deadline = time.monotonic() + seconds
+    streak = 0
+    while streak < settled:
+        streak = streak + 1 if served_generation(public_url) == generation else 0
+        if streak < settled and time.monotonic() >= deadline:
+            return False
+        if streak == 0:
+            time.sleep(0.05)
+    return True
+
+
+def check_config(runtime) -> None:
+    """`nginx -t` inside the running nginx, on the config as it is now on disk."""
+    result = runtime.exec("nginx", ["nginx", "-t", "-q", "-c", CONFIG])
+    if result.returncode != 0:
+        raise ProxyError(f"nginx -t refused the new config: {_last_line(result.stderr) or result.returncode}")
+
+
+def reload(runtime, public_url: str, generation: str, confirm_seconds: float = 3.0) -> None:
+    """Validated graceful reload, confirmed by the generation responses carry."""
+    check_config(runtime)
+    result = runtime.exec("nginx", ["nginx", "-s", "reload", "-c", CONFIG])
+    if result.returncode != 0:
+        raise ProxyError(f"nginx -s reload failed: {_last_line(result.stderr) or result.returncode}")
+    if not wait_for_generation(public_url, generation, confirm_seconds):
+        seen = served_generation(public_url) or "none"
+        raise ProxyError(f"nginx still serves config generation {seen} {confirm_seconds:.0f} s after the reload "
+                         f"(expected {generation}); it kept its previous config: see `docker logs` of nginx")
+
+
+class NginxProxy:
+    """The stack's nginx: reached on its public port, reloaded with commands run in its container."""
+
+    def __init__(self, runtime, public_url: str):
+        self.runtime, self.public_url = runtime, public_url
+
+    def served_generation(self) -> str | None:
+        return served_generation(self.public_url)
+
+    def answer(self, track: str | None = None, path: str = "/") -> Answer:
+        return ask(self.public_url, track, path)
+
+    def reload(self, generation: str) -> None:
+        reload(self.runtime, self.public_url, generation)
+
+    def unreachable(self, tracks) -> tuple[str, ...]:
+        return unreachable(self, tracks)
+
+
+def unreachable(proxy, tracks) -> tuple[str, ...]:
+    """Tracks nginx fails to reach (a 502/503/504 to a request pinned to them). nginx resolves upstream names
+    when it loads its config; a container started since then may have another address (it does on Podman)."""
+    failed = []
+    for track in tracks:
+        try:
+            status = proxy.answer(track, "/healthz").status
+        except ProxyError:
+            return ()  # nginx itself does not answer: nothing to say about its tracks
+        if status in (502, 503, 504):
+            failed.append(track)
+    return tuple(failed)
+
+
+def confirm(proxy, generation: str, expect: dict[str, str | None], rounds: int = 5,
+            seconds: float = 15) -> dict[str, list[str]]:
+    """Check through the public port that nginx serves `generation` and routes as expected.
+
+    expect maps each routed track to the version it must answer with. Requests pinned to a routed track
+    must be answered by it; pinned to any other track they must not be; unpinned ones by a routed track.
+    It takes a run of such answers: right after a reload an old worker may still take a connection, and
+    when the config did not change (a reload to resolve a new address) its answers carry the same
+    generation. Returns the versions seen per track.
+    """
+    seen: dict[str, set] = {}
+    streak, asked, problem = 0, 0, None
+    pins = [None, "stable", "canary"]
+    needed = rounds * len(pins)
+    deadline = time.monotonic() + seconds
+    while streak < needed:
+        asked += 1
+        if asked > needed * 10 or time.monotonic() > deadline:
+            raise ProxyError(problem or f"nginx did not settle on config generation {generation} "
+                                        f"within {asked - 1} requests")
+        track = pins[streak % len(pins)]
+        answer = proxy.answer(track)
+        problem = _mismatch(answer, track, expect) if answer.generation == generation else problem
+        if answer.generation != generation or problem:
+            streak, seen = 0, {}
+            continue
+        seen.setdefault(answer.track, set()).add(answer.version)
+        streak += 1
+    health = proxy.answer(None, "/healthz")
+    if health.status != 200:
+        raise ProxyError(f"/healthz through nginx answered {health.status}")
+    return {track: sorted(versions) for track, versions in seen.items()}
+
+
+def _mismatch(answer: Answer, track: str | None, expect: dict[str, str | None]) -> str | None:
+    """Why one answer does not show the expected routing, or None."""
+    if answer.status != 200:
+        where = f"pinned to {track}" if track else "unpinned"
+        return f"GET / through nginx ({where}) answered {answer.status} while confirming the routing"
+    if track in expect and answer.track != track:
+        return f"a request pinned to the {track} track was answered by the {answer.track} track"
+    if track is not None and track not in expect and answer.track == track:
+        return f"the {track} track still answers traffic after it should have left"
+    if answer.track not in expect:
+        return f"the {answer.track} track answered, but nginx should route only to {' and '.join(expect)}"
+    if expect[answer.track] is not None and answer.version != expect[answer.track]:
+        return f"the {answer.track} track serves version {answer.version}, expected {expect[answer.track]}"
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

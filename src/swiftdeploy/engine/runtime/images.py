@@ -1,0 +1,27 @@
+"""The app images on the engine the CLI talks to: facts, builds and release tags. Every runtime uses them."""
+
+from pathlib import Path
+
+from .. import api as engine
+from ...state import APP_HASH_LABEL, ImageFact
+
+
+class EngineImages:
+    def images(self, references) -> dict[str, ImageFact]:
+        facts = {}
+        for reference in dict.fromkeys(references):
+            image = engine.inspect_image(reference)
+            labels = ((image or {}).get("Config") or {}).get("Labels") or {}
+            facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL))
+        return facts
+
+    def build(self, root: Path, references, source_hash: str) -> str:
+        from ..build import build
+
+        return build(root, references, source_hash)
+
+    def tag(self, image_id: str, reference: str) -> None:
+        engine.tag_image(image_id, *engine.split_reference(reference))
+
+    def untag(self, reference: str) -> None:
+        engine.untag_image(reference)

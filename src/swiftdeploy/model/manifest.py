@@ -1,0 +1,415 @@
+"""Load manifest.yaml once, validate it against the published JSON Schema, return frozen dataclasses.
+
+No other module reads the raw YAML. Every problem is reported at once, one line each, with its path:
+`nginx/port: must be 1-65535, got 70000`.
+"""
+
+import difflib
+import json
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ..errors import SwiftDeployError
+
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+MAX_BYTES = 256 * 1024
+DEFAULT_OPA_IMAGE = "openpolicyagent/opa:1.22.3"
+DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v2.42.0"
+
+
+class ManifestError(SwiftDeployError):
+    """The manifest is unreadable or invalid; `problems` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Canary:
+    image: str
+    version: str
+    weight: int
+    window_seconds: int
+    steps: tuple[int, ...]  # the rollout's weights; (weight,) when the manifest gives none
+    step_seconds: int
+    interval_seconds: int
+    failure_limit: int
+    step_deadline_seconds: int
+
+
+@dataclass(frozen=True)
+class Services:
+    name: str
+    image: str
+    port: int
+    version: str
+    mode: str
+    restart_policy: str
+    canary: Canary
+    replicas: int = 1  # tasks per track (runtime: swarm)
+
+
+@dataclass(frozen=True)
+class Nginx:
+    image: str
+    port: int
+    proxy_timeout: int
+    contact: str
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    driver_type: str
+
+
+@dataclass(frozen=True)
+class Opa:
+    image: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    enabled: bool  # the manifest has a prometheus: block, so the stack runs one
+    image: str
+    port: int
+    scrape_interval_seconds: int
+
+
+@dataclass(frozen=True)
+class Swarm:
+    endpoint_mode: str = "dnsrr"  # dnsrr | vip
+    publish_mode: str = "host"  # host | ingress
+    # Docker endpoints of the other nodes: with no registry, the images built on the manager are loaded there
+    engines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    project: str
+    services: Services
+    nginx: Nginx
+    network: Network
+    opa: Opa
+    log_volume: str
+    prometheus: Prometheus
+    metrics_source: str  # scrape | prometheus
+    runtime: str = "compose"  # compose | swarm
+    swarm: Swarm = Swarm()
+
+    def section(self, *names: str) -> dict:
+        """The normalised values of some top-level sections: what a generated file depends on."""
+        data = asdict(self)
+        return {name: data[name] for name in names}
+
+
+def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
+    """Read, validate and normalise a manifest; raise ManifestError listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(str(path), ["file not found (create it, or run from the project directory)"]) from None
+    except OSError as err:
+        raise ManifestError(str(path), [f"cannot read: {err.strerror}"]) from None
+    return parse_manifest(raw, str(path))
+
+
+def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate then fails the UTF-8 check below
+    if len(raw) > MAX_BYTES:
+        raise ManifestError(source, [f"file is {len(raw)} bytes; a manifest is at most {MAX_BYTES}"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(source, [f"not UTF-8 text (byte {err.start})"]) from None
+    document = _parse_yaml(text, source)
+    problems = schema_problems(document)
+    if not problems:
+        problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
+                    + _runtime_problems(document))
+    if problems:
+        raise ManifestError(source, problems)
+    return _normalise(document)
+
+
+class _Unreadable:
+    """A scalar the loader could not construct, kept in its place so the error can name its key path."""
+
+    def __init__(self, problem: str, mark):
+        self.problem, self.mark = problem, mark
+
+    def __str__(self) -> str:
+        return f"line {self.mark.line + 1}, column {self.mark.column + 1}: {self.problem}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, aliases (an alias bomb would hang validation), values PyYAML
+    cannot construct, and integers too large to print (Python refuses to print more than 4300 digits). The last
+    two become _Unreadable markers, reported with their paths after the load."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.MarkedYAMLError("", None, "YAML aliases (*name) are not supported in the manifest", mark)
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node, deep=False):
+        try:
+            value = super().construct_object(node, deep)
+        except (ValueError, KeyError, AttributeError):
+            # What PyYAML's scalar constructors raise on a malformed value: 2024-13-45 (read as a date),
+            # `!!bool maybe`, `!!timestamp soon`, an integer of more digits than int() converts.
+            kind = node.tag.rpartition(":")[2]
+            return _Unreadable(f"cannot read {_show(node.value)} as {kind} (quote it if it is text)", node.start_mark)
+        if isinstance(value, int) and value.bit_length() > 64:
+            return _Unreadable(f"integer {_show(node.value)} is too large", node.start_mark)
+        return value
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                break  # SafeLoader refuses it, with its place
+            if key in seen:
+                raise yaml.MarkedYAMLError("", None, f"duplicate key {key!r} (first on line {seen[key]})",
+                                           key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _parse_yaml(text: str, source: str):
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ManifestError(source, [f"{where}{err.problem or err.context}"]) from None
+    except yaml.YAMLError as err:
+        raise ManifestError(source, [f"not valid YAML: {str(err).splitlines()[0]}"]) from None
+    except RecursionError:
+        raise ManifestError(source, ["nested too deeply to read"]) from None
+    if unreadable := _unreadable_values(document):
+        raise ManifestError(source, unreadable)
+    if document is None:
+        raise ManifestError(source, ["the file is empty; it needs services, nginx and network sections"])
+    if not isinstance(document, dict):
+        raise ManifestError(source, [f"must be a mapping of sections, got {_kind(document)}"])
+    return document
+
+
+def _unreadable_values(document) -> list[str]:
+    """`path: line L, column C: problem` for every _Unreadable in the document (a key's own problem is given
+    at the path of its mapping). Walked without recursion: the loader took nesting as deep as its stack allows."""
+    problems, pending = [], [("", document)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, _Unreadable):
+            problems.append(f"{path}: {node}" if path else str(node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, _Unreadable):
+                    pending.append((path, key))
+                else:
+                    pending.append((_join(path, _show_key(key)), value))
+        elif isinstance(node, list):
+            pending.extend((_join(path, str(index)), item) for index, item in enumerate(node))
+    return sorted(problems)
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema  # imported here: it is the slowest import of the package
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problems(document) -> list[str]:
+    """Every schema violation as `path: message`, sorted by path."""
+    problems = {line for error in _validator().iter_errors(document) for line in _describe(error)}
+    return sorted(problems)
+
+
+def _describe(error) -> list[str]:
+    path = "/".join(str(p) for p in error.absolute_path)
+    schema, value, kind = error.schema, error.instance, error.validator
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        return [f"{_join(path, key)}: is required" for key in missing]
+    if kind == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        unknown = sorted(_show_key(k) for k in value if k not in known)
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else f" (known keys: {', '.join(known)})"
+            lines.append(f"{_join(path, key)}: unknown key{hint}")
+        return lines
+    where = path or "(top level)"
+    if kind in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
+        return [f"{where}: must be {schema['minimum']}-{schema['maximum']}, got {_show(value)}"]
+    if kind == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        hint = ' (YAML reads unquoted yes/no/on/off as booleans: quote it)' if isinstance(value, bool) else ""
+        return [f"{where}: must be one of {choices}; got {_show(value)}{hint}"]
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        article = "an" if wanted[0] in "aeiou" else "a"
+        hint = f" ({schema['x-hint']})" if "x-hint" in schema else ""
+        got = "null" if value is None else f"{_kind(value)} {_show(value)}"
+        return [f"{where}: must be {article} {wanted}, got {got}{hint}"]
+    if "x-hint" in schema:
+        return [f"{where}: must be {schema['x-hint']}, got {_show(value)}"]
+    return [f"{where}: {error.message}"]
+
+
+def _alias_conflicts(document: dict) -> list[str]:
+    problems = []
+    for spellings in (_RESTART_SPELLINGS, _LOG_VOLUME_SPELLINGS):
+        given = {"/".join(p): v for p in spellings if (v := _get(document, p)) is not None}
+        if len(set(given.values())) > 1:
+            problems.append(" and ".join(given) + ": say the same thing differently; keep one of them")
+    return problems
+
+
+def _schedule_problems(document: dict) -> list[str]:
+    canary = _get(document, ("services", "canary")) or {}
+    problems = []
+    steps = canary.get("steps")
+    if steps and any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        problems.append(f"services/canary/steps: must rise step by step, got {_show(steps)}")
+    step_seconds = canary.get("step_seconds", canary.get("window_seconds", 30))
+    deadline = canary.get("step_deadline_seconds")
+    if deadline is not None and deadline <= step_seconds:
+        problems.append(f"services/canary/step_deadline_seconds: must be longer than step_seconds ({step_seconds}), "
+                        f"got {deadline}")
+    return problems
+
+
+def _prometheus_problems(document: dict) -> list[str]:
+    block = document.get("prometheus")
+    problems = []
+    if _get(document, ("metrics", "source")) == "prometheus" and block is None:
+        problems.append("metrics/source: prometheus needs a prometheus: block (the stack's Prometheus to ask)")
+    if block is not None:
+        window = _get(document, ("services", "canary", "window_seconds")) or 30
+        interval = block.get("scrape_interval_seconds", 5)
+        if interval * 2 > window:
+            problems.append(f"prometheus/scrape_interval_seconds: must be at most half of services/canary/"
+                            f"window_seconds ({window}), so a window holds two samples; got {interval}")
+    return problems
+
+
+def _runtime_problems(document: dict) -> list[str]:
+    if document.get("runtime", "compose") != "swarm" and "swarm" in document:
+        return ["swarm: needs runtime: swarm (the compose runtime has no such settings)"]
+    if document.get("runtime", "compose") == "swarm":
+        if "prometheus" in document:
+            return ["prometheus: not supported with runtime: swarm yet (remove the block, or use runtime: compose)"]
+        return []
+    replicas = _get(document, ("services", "replicas"))
+    if replicas not in (None, 1):
+        return [f"services/replicas: {replicas} needs runtime: swarm (compose runs one container per track)"]
+    return []
+
+
+_RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
+_LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
+
+
+def _first(document: dict, spellings, default):
+    for path in spellings:
+        value = _get(document, path)
+        if value is not None:
+            return value
+    return default
+
+
+def _normalise(doc: dict) -> Manifest:
+    svc, ngx, opa, prom = doc["services"], doc["nginx"], doc.get("opa", {}), doc.get("prometheus") or {}
+    canary = svc.get("canary", {})
+    project = doc.get("project", "swiftdeploy")
+    timeout = ngx.get("proxy_timeout", 30)
+    return Manifest(
+        project=project,
+        services=Services(
+            name=svc.get("name", "app"),
+            image=svc["image"],
+            port=svc["port"],
+            version=svc["version"],
+            mode=svc["mode"],
+            restart_policy=_first(doc, _RESTART_SPELLINGS, "unless-stopped"),
+            replicas=svc.get("replicas", 1),
+            canary=Canary(
+                image=canary.get("image", svc["image"]),
+                version=canary.get("version", svc["version"]),
+                weight=canary.get("weight", 100),
+                window_seconds=(window := canary.get("window_seconds", 30)),
+                steps=tuple(canary.get("steps") or (canary.get("weight", 100),)),
+                step_seconds=(step := canary.get("step_seconds", window)),
+                interval_seconds=canary.get("interval_seconds", 10),
+                failure_limit=canary.get("failure_limit", 1),
+                step_deadline_seconds=canary.get("step_deadline_seconds", step + 120),
+            ),
+        ),
+        nginx=Nginx(
+            image=ngx["image"],
+            port=ngx["port"],
+            proxy_timeout=int(str(timeout).rstrip("s")),
+            contact=ngx.get("contact", "ops@example.com"),
+        ),
+        network=Network(name=doc["network"]["name"], driver_type=doc["network"]["driver_type"]),
+        opa=Opa(image=opa.get("image", DEFAULT_OPA_IMAGE), port=opa.get("port", 8181)),
+        log_volume=_first(doc, _LOG_VOLUME_SPELLINGS, f"{project}-logs"),
+        prometheus=Prometheus(enabled="prometheus" in doc, image=prom.get("image", DEFAULT_PROMETHEUS_IMAGE),
+                              port=prom.get("port", 9090),
+                              scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
+        metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
+        runtime=doc.get("runtime", "compose"),
+        swarm=_swarm(doc.get("swarm") or {}),
+    )
+
+
+def _swarm(block: dict) -> Swarm:
+    return Swarm(**{**block, "engines": tuple(block.get("engines", ()))})
+
+
+def _get(document: dict, path: tuple):
+    node = document
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}/{key}" if path else key
+
+
+def _kind(value) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _show_key(key) -> str:
+    """A key as written when it reads as one plain word; else quoted, so that a message stays on one line."""
+    if isinstance(key, str) and key.isprintable() and key and " " not in key:
+        return key
+    return _show(key)
+
+
+def _show(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

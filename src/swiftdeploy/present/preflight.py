@@ -1,0 +1,160 @@
+"""validate: the pre-flight checks, each a (name, check) pair; a check returns its detail or raises."""
+
+import errno
+import socket
+from pathlib import Path
+
+from ..errors import SwiftDeployError
+from ..model.manifest import Manifest, ManifestError, load_manifest
+from ..commands import CommandError, last_line, run
+
+NGINX_CHECK_HOSTS = ("stable", "canary")
+
+
+class CheckFailed(SwiftDeployError):
+    pass
+
+
+def run_checks(root: Path) -> list[tuple[str, bool, str]]:
+    """Every check, in order: (name, passed, detail). A check never stops the others."""
+    manifest, problems = _load(root)
+    checks = [
+        ("manifest.yaml is valid", lambda: _manifest_valid(problems)),
+        ("required fields are present", lambda: _required_present(problems)),
+        ("images are present or buildable", lambda: images_available(root, _need(manifest))),
+        ("nginx port is free or held by this stack", lambda: port_available(_need(manifest), root)),
+        ("generated/nginx.conf passes nginx -t", lambda: nginx_config_valid(root, _need(manifest))),
+        ("generated/docker-compose.yml passes docker compose config", lambda: compose_valid(root, _need(manifest))),
+        ("policies/ pass opa check --strict", lambda: policies_valid(root, _need(manifest))),
+    ]
+    results = []
+    for name, check in checks:
+        try:
+            results.append((name, True, check()))
+        except SwiftDeployError as err:
+            results.append((name, False, str(err).replace("\n", "; ")))
+    return results
+
+
+def _load(root: Path):
+    try:
+        return load_manifest(root / "manifest.yaml"), []
+    except ManifestError as err:
+        return None, err.problems
+
+
+def _need(manifest: Manifest | None) -> Manifest:
+    if manifest is None:
+        raise CheckFailed("skipped: the manifest is invalid")
+    return manifest
+
+
+def _manifest_valid(problems: list[str]) -> str:
+    others = [p for p in problems if not p.endswith(": is required")]
+    if others:
+        raise CheckFailed("; ".join(others))
+    return "matches the schema" if not problems else "no problem besides missing fields"
+
+
+def _required_present(problems: list[str]) -> str:
+    missing = [p.removesuffix(": is required") for p in problems if p.endswith(": is required")]
+    if missing:
+        raise CheckFailed("missing " + ", ".join(missing))
+    if problems:
+        raise CheckFailed("cannot tell: the manifest has other problems")
+    return "services, nginx, network and their required keys"
+
+
+def images_available(root: Path, manifest: Manifest) -> str:
+    from ..engine import api as engine
+
+    app_images = {manifest.services.image, manifest.services.canary.image}
+    missing, buildable = [], []
+    stack_images = {manifest.nginx.image, manifest.opa.image}
+    if manifest.prometheus.enabled:
+        stack_images.add(manifest.prometheus.image)
+    for image in sorted(app_images | stack_images):
+        if engine.image_present(image):
+            continue
+        if image in app_images and (root / "app" / "Dockerfile").exists():
+            buildable.append(image)
+        else:
+            missing.append(image)
+    if missing:
+        raise CheckFailed(f"not present locally and not buildable here: {', '.join(missing)}")
+    return f"{', '.join(buildable)} will be built from app/" if buildable else "all present locally"
+
+
+def port_available(manifest: Manifest, root: Path) -> str:
+    port = manifest.nginx.port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+            return f"{port} is free"
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise CheckFailed(f"cannot bind {port}: {err.strerror}") from None
+    if _our_nginx_publishes(root, manifest, port):
+        return f"{port} is held by this stack's nginx (a redeploy)"
+    raise CheckFailed(f"port {port} is already in use by another process")
+
+
+def _our_nginx_publishes(root: Path, manifest: Manifest, port: int) -> bool:
+    from ..engine import api as engine
+
+    try:
+        nginx = [c for c in _local_containers(root, manifest) if c.role == "nginx" and c.state == "running"]
+        bindings = [(engine.inspect_container(c.id) or {}).get("HostConfig", {}).get("PortBindings") or {}
+                    for c in nginx]
+    except SwiftDeployError:
+        return False
+    return any(str(port) == b.get("HostPort") for found in bindings for spec in found.values() for b in spec or [])
+
+
+def nginx_config_valid(root: Path, manifest: Manifest) -> str:
+    from ..engine import api as engine
+
+    generated = (root / "generated").resolve()
+    if not (generated / "nginx.conf").exists():
+        raise CheckFailed("generated/nginx.conf is missing (doit init)")
+    # The upstream names resolve only inside the stack's network: point them at loopback for the check.
+    hosts = {f"{manifest.services.name}-{track}": "127.0.0.1" for track in NGINX_CHECK_HOSTS}
+    status, output = engine.run_once(
+        manifest.nginx.image, ["nginx", "-t", "-c", "/etc/swiftdeploy/nginx.conf"], {str(generated): "/etc/swiftdeploy"},
+        # as the image runs it: root master, which chowns its temp dirs for the workers (CAP_CHOWN only)
+        user="0:0", cap_add=["CHOWN"], extra_hosts=hosts, tmpfs={"/tmp": "", "/var/tmp": ""})
+    if status != 0:
+        emerg = [line for line in output.splitlines() if "[emerg]" in line]
+        raise CheckFailed(f"nginx -t in {manifest.nginx.image}: {(emerg or [last_line(output)])[0]}")
+    return f"in {manifest.nginx.image}"
+
+
+def _local_containers(root: Path, manifest: Manifest):
+    """The stack's containers on this engine, by label: a Swarm task's too (its nginx binds the port here)."""
+    from ..engine.runtime.compose import ComposeRuntime
+
+    return ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project).containers()
+
+
+def compose_valid(root: Path, manifest: Manifest) -> str:
+    from ..engine.runtime.compose import ComposeRuntime
+
+    # rendered for either runtime; Swarm's stack.yml is checked by docker stack deploy itself
+    runtime = ComposeRuntime(root / "generated" / "docker-compose.yml", manifest.project)
+    try:
+        run(runtime.argv("config", "--quiet"), what="docker compose config", timeout=60)
+    except CommandError as err:
+        raise CheckFailed(str(err)) from None
+    return "valid Compose Specification"
+
+
+def policies_valid(root: Path, manifest: Manifest) -> str:
+    from ..engine import api as engine
+
+    policies = (root / "policies").resolve()
+    status, output = engine.run_once(manifest.opa.image, ["check", "--strict", "/policies"],
+                                     {str(policies): "/policies"}, network_mode="none")
+    if status != 0:
+        raise CheckFailed(f"opa check in {manifest.opa.image}: {last_line(output)}")
+    return f"in {manifest.opa.image}"

@@ -1,0 +1,83 @@
+"""`plan`: what deploy would do now, as text. Read-only: renders in memory, asks the engine and nginx."""
+
+import difflib
+from dataclasses import dataclass, field
+
+from ..engine.build import app_hash
+from ..converge.plan import drift, plan
+from ..converge.stack import Stack
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    text: str
+    changes: bool  # anything to do: a file to render, a step to run
+    files: dict[str, str] = field(default_factory=dict)  # generated/<name> -> "create" | "update"
+    drift: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()  # what each step deploy would run does, in order
+    interrupted: str | None = None  # the unfinished operation the journal holds
+
+
+def plan_report(stack: Stack) -> PlanReport:
+    target = stack.desired()
+    lines = []
+    pending = stack.journal.pending()
+    if pending is not None:
+        lines += [f"Interrupted: {pending.describe()}.",
+                  "  deploy converges to manifest.yaml; rollback returns to the last confirmed release;"
+                  f" running {pending.operation} again finishes it.", ""]
+    diffs = file_diffs(stack, target.outputs)
+    references = [target.services[track].image for track in target.tracks]
+    observed = stack.observe(references)
+    steps = plan(target, observed, stack.desired, gates=("infra",), app_hash=app_hash(stack.root), strict=True)
+    differences = drift(target, observed, stack.desired)
+    if diffs:
+        lines.append("Generated files that would change:")
+        lines += diffs
+        lines.append("")
+    if differences:
+        lines.append("Drift (the engine differs from manifest.yaml):")
+        lines += [f"  {line}" for line in differences]
+        lines.append("")
+    if steps:
+        lines.append("Steps deploy would run:")
+        lines += [f"  {number}. {step.describe()}" for number, step in enumerate(steps, 1)]
+        lines.append("")
+    changes = bool(diffs or steps)
+    if changes:
+        lines.append("Run ./swiftdeploy deploy (doit deploy) to apply them.")
+    else:
+        services = stack.manifest.services
+        lines.append(f"No changes: {services.name} {services.version} ({services.mode} mode) runs as "
+                     "manifest.yaml says.")
+    return PlanReport("\n".join(lines) + "\n", changes, files=file_changes(stack, target.outputs),
+                      drift=tuple(differences), steps=tuple(step.describe() for step in steps),
+                      interrupted=pending.describe() if pending is not None else None)
+
+
+def file_changes(stack: Stack, outputs: dict[str, str]) -> dict[str, str]:
+    changes = {}
+    for name, text in outputs.items():
+        path = stack.generated / name
+        if not path.exists():
+            changes[f"generated/{name}"] = "create"
+        elif path.read_text() != text:
+            changes[f"generated/{name}"] = "update"
+    return changes
+
+
+def file_diffs(stack: Stack, outputs: dict[str, str]) -> list[str]:
+    lines = []
+    for name, text in outputs.items():
+        path = stack.generated / name
+        try:
+            current = path.read_text()
+        except FileNotFoundError:
+            lines.append(f"  generated/{name}: would be created")
+            continue
+        if current == text:
+            continue
+        diff = difflib.unified_diff(current.splitlines(), text.splitlines(), f"generated/{name} (on disk)",
+                                    f"generated/{name} (from manifest.yaml)", n=1, lineterm="")
+        lines += [f"  {line}" for line in diff]
+    return lines
