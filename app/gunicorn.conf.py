@@ -1,4 +1,4 @@
-"""gunicorn settings for the SwiftDeploy API service (SPEC A-7); see README.md for the reasons.
+"""gunicorn settings for the SwiftDeploy API service (SPEC A-7); see docs/CONTRACTS.md, "App", for the reasons.
 
 Run: ``gunicorn --config /app/gunicorn.conf.py``. Reads APP_PORT (default 3000) and checks MODE /
 APP_PORT here, in the master, so a bad value stops start-up with one line instead of a worker

@@ -128,7 +128,7 @@ class SteadyLoad:
 
     Each request uses a fresh connection (`Connection: close`): nginx before 1.27.4 closes idle
     keep-alive connections when it reloads, and a client that reuses one at that instant sees a reset
-    that no server-side ordering can prevent (README, "Reloads and keep-alive").
+    that no server-side ordering can prevent (docs/architecture.md, "Reloads and keep-alive").
     """
 
     def __init__(self, url: str, threads: int = 3, pause: float = 0.01):

@@ -4,7 +4,7 @@ The window is the one the Sampler chose (its two instants): every query is evalu
 over a range as long as the window, so the figures cover what a direct scrape pair covers. Prometheus's
 increase() extrapolates the samples inside the range to its edges, so `requests` and `errors` are
 estimates of the whole window; the error rate and the P99 are ratios of series sampled at the same
-instants, and the extrapolation cancels out of them (README: "Metrics from Prometheus").
+instants, and the extrapolation cancels out of them (docs/rollout-and-gates.md: "Metrics from Prometheus").
 """
 
 import json
