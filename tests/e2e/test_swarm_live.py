@@ -77,6 +77,14 @@ def nginx_log_upstreams(swarm, project, last: int) -> list[str]:
     return [line.split(" | ")[3] for line in out.decode().splitlines()]
 
 
+def nginx_view(swarm, project, name: str) -> str:
+    """What nginx's container resolves for the stable track now, and its watcher's last reloads."""
+    [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    _, resolved = nginx.exec_run(["getent", "ahostsv4", f"tasks.{manifest_of(project).services.name}-stable"])
+    addresses = sorted({line.split()[0] for line in resolved.decode().splitlines() if line.strip()})
+    return f"nginx's node resolves {addresses}; its watcher: {nginx.logs(tail=6).decode().strip()}"
+
+
 def failed_requests(swarm, project) -> str:
     """nginx's own account of the failed requests (time, status, upstreams tried) and its task-watcher reloads."""
     name = manifest_of(project).project
@@ -106,11 +114,14 @@ class Phases:
         return "; ".join(self.lines)
 
 
-def await_replicas(swarm, service: str, seconds: float, avoid_node: str | None = None) -> list[dict]:
+def await_replicas(swarm, service: str, seconds: float, avoid_node: str | None = None,
+                   gone: str | None = None) -> list[dict]:
+    """REPLICAS running tasks of `service`, none on `avoid_node` and none the task `gone` (a task just killed
+    is still listed as running until Swarm notices)."""
     deadline = time.monotonic() + seconds
     while True:
         names = node_names(swarm)
-        tasks = [t for t in running_tasks(swarm, service) if names.get(t["NodeID"]) != avoid_node]
+        tasks = [t for t in running_tasks(swarm, service) if names.get(t["NodeID"]) != avoid_node and t["ID"] != gone]
         if len(tasks) == REPLICAS:
             return tasks
         assert time.monotonic() < deadline, f"{service}: {len(tasks)} running tasks, not {REPLICAS}, after {seconds} s"
@@ -173,12 +184,14 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
         victim_node, [victim, *_] = lost_worker(swarm, stable)  # a task on a worker, wherever the update put them
         dead = task_address(victim)
         swarm["engines"][victim_node].containers.get(victim["Status"]["ContainerStatus"]["ContainerID"]).kill()
-        running = {task_address(t) for t in await_replicas(swarm, stable, 90)}
+        running = {task_address(t) for t in await_replicas(swarm, stable, 90, gone=victim["ID"])}
         replaced = time.monotonic()
         # every running task answering on the first try, the new one among them (the log's last lines may still
         # be from before the kill, so three addresses alone do not say the new one is reached)
-        while {u.split(":")[0] for u in nginx_log_upstreams(swarm, project, 30) if "," not in u} != running:
-            assert time.monotonic() < replaced + 30, "nginx did not send to the new task within 30 s"
+        while (answering := {u.split(":")[0] for u in nginx_log_upstreams(swarm, project, 30) if "," not in u}) != running:
+            assert time.monotonic() < replaced + 30, (
+                f"nginx did not send to the new task within 30 s: running {sorted(running)}, answering first "
+                f"{sorted(answering)}, killed {dead}; {nginx_view(swarm, project, name)}")
             time.sleep(0.5)
         print(f"nginx sent to the new task {time.monotonic() - replaced:.1f} s after Swarm reported it running")
         time.sleep(2)
