@@ -68,18 +68,23 @@ def task_address(task: dict) -> str:
     return task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
 
 
-def nginx_log_upstreams(swarm, project, last: int) -> list[str]:
-    """The upstream address column of nginx's last `last` requests."""
+def nginx_container(swarm, project):
     name = manifest_of(project).project
     [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    return nginx
+
+
+def nginx_log_upstreams(swarm, project, last: int) -> list[str]:
+    """The upstream address column of nginx's last `last` requests."""
+    nginx = nginx_container(swarm, project)
     code, out = nginx.exec_run(["tail", "-n", str(last), "/var/tmp/swiftdeploy-access.log"])
     assert code == 0, out
     return [line.split(" | ")[3] for line in out.decode().splitlines()]
 
 
-def nginx_view(swarm, project, name: str) -> str:
+def nginx_view(swarm, project) -> str:
     """What nginx's container resolves for the stable track now, and its watcher's last reloads."""
-    [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    nginx = nginx_container(swarm, project)
     _, resolved = nginx.exec_run(["getent", "ahostsv4", f"tasks.{manifest_of(project).services.name}-stable"])
     addresses = sorted({line.split()[0] for line in resolved.decode().splitlines() if line.strip()})
     return f"nginx's node resolves {addresses}; its watcher: {nginx.logs(tail=6).decode().strip()}"
@@ -87,8 +92,7 @@ def nginx_view(swarm, project, name: str) -> str:
 
 def failed_requests(swarm, project) -> str:
     """nginx's own account of the failed requests (time, status, upstreams tried) and its task-watcher reloads."""
-    name = manifest_of(project).project
-    [nginx] = swarm["manager"].containers.list(filters={"label": f"com.docker.swarm.service.name={name}_nginx"})
+    nginx = nginx_container(swarm, project)
     _, log = nginx.exec_run(["sh", "-c", "grep -v ' | 200 | ' /var/tmp/swiftdeploy-access.log | head -n 8; "
                                          "grep -c -v ' | 200 | ' /var/tmp/swiftdeploy-access.log"])
     return f"{log.decode()}\nnginx's reloads: {nginx.logs(tail=12).decode()}"
@@ -191,7 +195,7 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
         while (answering := {u.split(":")[0] for u in nginx_log_upstreams(swarm, project, 30) if "," not in u}) != running:
             assert time.monotonic() < replaced + 30, (
                 f"nginx did not send to the new task within 30 s: running {sorted(running)}, answering first "
-                f"{sorted(answering)}, killed {dead}; {nginx_view(swarm, project, name)}")
+                f"{sorted(answering)}, killed {dead}; {nginx_view(swarm, project)}")
             time.sleep(0.5)
         print(f"nginx sent to the new task {time.monotonic() - replaced:.1f} s after Swarm reported it running")
         time.sleep(2)
@@ -218,10 +222,11 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
     # the lost node: a worker that runs a stable task now. Swarm spreads a new service's tasks one per node,
     # but a replacement (the killed task above) may land beside another task, leaving a worker with none.
     victim_node, lost = lost_worker(swarm, stable)
+    victim_number = victim_node.removeprefix("sd-node")
     with SteadyLoad(url) as load:
         time.sleep(2)
         stopped = time.monotonic()
-        stopped_nodes(int(victim_node.removeprefix("sd-node")))
+        stopped_nodes(int(victim_number))
         await_replicas(swarm, stable, 120, avoid_node=victim_node)
         moved = time.monotonic() - stopped
         while [u for u in nginx_log_upstreams(swarm, project, 30) if "," in u]:
@@ -235,6 +240,6 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
     assert load.total >= 200, load.outcomes
     assert load.failures() == {}, failed_requests(swarm, project)
 
-    engine_script("swarm", "start-node", victim_node.removeprefix("sd-node"))
+    engine_script("swarm", "start-node", victim_number)
     ok(swiftdeploy(project, "teardown"))
     assert residue(swarm["pairs"]) == []

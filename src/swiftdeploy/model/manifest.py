@@ -148,7 +148,11 @@ class _Unreadable:
         self.problem, self.mark = problem, mark
 
     def __str__(self) -> str:
-        return f"line {self.mark.line + 1}, column {self.mark.column + 1}: {self.problem}"
+        return f"{_place(self.mark)}: {self.problem}"
+
+
+def _place(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -192,7 +196,7 @@ def _parse_yaml(text: str, source: str):
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where = f"{_place(mark)}: " if mark else ""
         raise ManifestError(source, [f"{where}{err.problem or err.context}"]) from None
     except yaml.YAMLError as err:
         raise ManifestError(source, [f"not valid YAML: {str(err).splitlines()[0]}"]) from None
