@@ -142,6 +142,8 @@ BAD = {
     "timeout too large, flow style": (
         ARTICLE.split("nginx:")[0] + "nginx: {image: nginx:latest, port: 8080, proxy_timeout: 99999999999999999999}\n"
         + "network:" + ARTICLE.split("network:")[1], 'nginx/proxy_timeout: line 7, column 57: integer "9999'),
+    "month 13 as a key": (ARTICLE + "network2: {2024-13-45: 1}\n",
+                          'network2: line 14, column 12: cannot read "2024-13-45" as timestamp'),
     "month 13 in a list": (with_lines(("  mode: stable\n", "  mode: stable\n  canary: {steps: [10, 2024-13-45]}\n")),
                            'services/canary/steps/1: line 7, column 24: cannot read "2024-13-45" as timestamp'),
 }

@@ -173,7 +173,12 @@ class _StrictLoader(yaml.SafeLoader):
             # What PyYAML's scalar constructors raise on a malformed value: 2024-13-45 (read as a date),
             # `!!bool maybe`, `!!timestamp soon`, an integer of more digits than int() converts.
             kind = node.tag.rpartition(":")[2]
-            return _Unreadable(f"cannot read {_show(node.value)} as {kind} (quote it if it is text)", node.start_mark)
+            marker = _Unreadable(f"cannot read {_show(node.value)} as {kind} (quote it if it is text)", node.start_mark)
+            # as PyYAML would have for a value it made: a key is constructed twice (the duplicate check, then
+            # the mapping), and a node left half-made reads as "unconstructable recursive" the second time
+            self.recursive_objects.pop(node, None)
+            self.constructed_objects[node] = marker
+            return marker
         if isinstance(value, int) and value.bit_length() > 64:
             return _Unreadable(f"integer {_show(node.value)} is too large", node.start_mark)
         return value
