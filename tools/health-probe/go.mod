@@ -1,0 +1,3 @@
+module swiftdeploy.dev/healthprobe
+
+go 1.22
