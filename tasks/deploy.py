@@ -9,7 +9,7 @@ _deployed: dict = {}  # the outcome of compose-up, which deploy reports
 
 
 def task_build():
-    """Build the app image from app/ (skipped when the image was built from the same sources)."""
+    """Build the app images (app/, or services.build) unless built from the same inputs already."""
     return {"actions": [build_app], "uptodate": [image_current], "verbosity": 2}
 
 
@@ -35,22 +35,27 @@ def task_teardown():
     }
 
 
-def _references(stack) -> list[str]:
-    from swiftdeploy.engine.build import buildable
+def _builds(stack) -> list[tuple]:
+    """(references, source, hash) of every image the manifest builds (an image used as it is has none)."""
+    from swiftdeploy.engine.build import buildable, source_hashes
 
     services = stack.manifest.services
-    return buildable([services.image, services.canary.image])
+    hashes = source_hashes(stack.manifest, stack.root)
+    by_source: dict = {}
+    for reference, source in ((services.image, services.build), (services.canary.image, services.canary.build)):
+        if source in hashes:
+            by_source.setdefault(source, []).append(reference)
+    return [(buildable(refs), source, hashes[source]) for source, refs in by_source.items() if buildable(refs)]
 
 
 def image_current(task, values):
-    """Up to date when every app image carries the hash of the app/ sources it would be built from now."""
-    from swiftdeploy.engine.build import app_hash, outdated
+    """Up to date when every built image carries the hash of the inputs it would be built from now."""
+    from swiftdeploy.engine.build import outdated
     from swiftdeploy.errors import SwiftDeployError
 
     try:
         stack = load_stack()
-        references = _references(stack)
-        return not outdated(references, stack.runtime.images(references), app_hash(stack.root))
+        return not any(outdated(refs, stack.runtime.images(refs), digest) for refs, _, digest in _builds(stack))
     except SwiftDeployError:
         return False
 
@@ -58,24 +63,30 @@ def image_current(task, values):
 @operator_action
 def build_app():
     from swiftdeploy.engine import api as engine
-    from swiftdeploy.engine.build import app_hash, base_image, build
+    from swiftdeploy.engine.build import base_image, build, describe_source
+    from swiftdeploy.model.manifest import BUNDLED
 
     stack = load_stack()
-    tags = _references(stack)
-    print(f"building {', '.join(tags)} from app/ on {base_image()} ...", flush=True)
-    started = time.monotonic()
-    build(stack.root, tags, app_hash(stack.root))
-    size = engine.image_size(tags[0]) / 1e6
-    print(f"built {tags[0]} in {time.monotonic() - started:.1f} s ({size:.0f} MB)")
+    builds = _builds(stack)
+    if not builds:
+        print("nothing to build: the manifest uses its images as they are (build: false)")
+    for tags, source, digest in builds:
+        on = f" on {base_image()}" if source == BUNDLED else ""
+        print(f"building {', '.join(tags)} from {describe_source(source)}{on} ...", flush=True)
+        started = time.monotonic()
+        build(stack.root, tags, digest, source)
+        size = engine.image_size(tags[0]) / 1e6
+        print(f"built {tags[0]} in {time.monotonic() - started:.1f} s ({size:.0f} MB)")
 
 
 @operator_action
 def compose_up():
     hold_stack_lock("deploy")
     stack = load_stack()
-    stack.runtime.start_early("opa")  # the gatekeeper starts while the deploy plans (a cold deploy needs it)
     from swiftdeploy.converge import operations
 
+    operations.check_inputs(stack)  # before OPA starts early: bad input changes nothing
+    stack.runtime.start_early("opa")  # the gatekeeper starts while the deploy plans (a cold deploy needs it)
     outcome = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
     _deployed["outcome"], _deployed["stack"] = outcome, stack
 

@@ -7,6 +7,7 @@ containers behind the back of the next command, which re-observes the engine and
 """
 
 import ctypes
+import os
 import signal
 import subprocess
 
@@ -26,12 +27,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def run(argv: list[str], *, what: str, timeout: float, check: bool = True,
-        input: str | None = None) -> subprocess.CompletedProcess:
-    """Run argv to completion; CommandError when it cannot start, times out, or (check) exits non-zero."""
+def run(argv: list[str], *, what: str, timeout: float, check: bool = True, input: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run argv to completion; CommandError when it cannot start, times out, or (check) exits non-zero.
+    `env` is added to our environment (the app's secrets for compose: never in argv, where ps shows them)."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=_die_with_parent, env={**os.environ, **env} if env else None)
     except FileNotFoundError:
         raise CommandError(f"{what}: {argv[0]} not found") from None
     except PermissionError:

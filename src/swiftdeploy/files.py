@@ -24,6 +24,19 @@ def write_atomic(path: str | Path, text: str, mode: int = 0o644) -> bool:
         raise FileWriteError(f"cannot write {path}: {_reason(err)}") from None
 
 
+def install_file(source: Path, path: str | Path, mode: int = 0o644) -> bool:
+    """Copy source to path atomically (nothing happens when path already holds the same bytes)."""
+    path = Path(path)
+    try:
+        data = Path(source).read_bytes()
+    except OSError as err:
+        raise FileWriteError(f"cannot read {source}: {_reason(err)}") from None
+    try:
+        return _replace(path, data, mode=mode, owner=None, create_parent=True)
+    except OSError as err:
+        raise FileWriteError(f"cannot write {path}: {_reason(err)}") from None
+
+
 def replace_file(path: str | Path, text: str) -> bool:
     """Replace an existing file's content atomically, keeping its mode, owner and symlinks.
 

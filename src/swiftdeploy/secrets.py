@@ -102,3 +102,31 @@ def read_history_key(directory: str | Path = SECRETS_DIR) -> bytes:
     if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
         raise SecretError(f"{path}: not a history key (64 hex digits); restore the one that wrote the history")
     return bytes.fromhex(text)
+
+
+APP_SECRETS_DIR = "secrets"
+
+
+def read_app_secrets(names, directory: str | Path = SECRETS_DIR) -> dict[str, str]:
+    """The value of each of the app's secrets (services.secrets): .swiftdeploy/secrets/<NAME>, which must be
+    the user's alone (0600 or stricter). One trailing newline is not part of the value."""
+    values = {}
+    for name in names:
+        path = Path(directory) / APP_SECRETS_DIR / name
+        try:
+            mode = path.stat().st_mode
+            text = path.read_text()
+        except FileNotFoundError:
+            raise SecretError(f"services/secrets: {name}: {path} is missing; create it with its value "
+                              f"(umask 077; printf %s VALUE > {path})") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise SecretError(f"services/secrets: {name}: cannot read {path}: "
+                              f"{getattr(err, 'strerror', None) or 'not UTF-8 text'}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(f"services/secrets: {name}: {path} is readable by others (mode {stat.S_IMODE(mode):o}); "
+                              f"run `chmod 600 {path}`")
+        value = text[:-1] if text.endswith("\n") else text
+        if not value or "\0" in value:
+            raise SecretError(f"services/secrets: {name}: {path} is empty or holds a NUL byte")
+        values[name] = value
+    return values

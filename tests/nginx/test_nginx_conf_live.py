@@ -4,7 +4,9 @@ Only the addresses are rewritten (compose service names do not resolve on the ho
 directive is the generated one.
 """
 
+import base64
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
@@ -32,10 +34,12 @@ def free_port() -> int:
 
 
 class Track:
-    """A tiny app standing in for one track: answers JSON naming itself; can be told to be slow."""
+    """A tiny app standing in for one track: answers JSON naming itself; can be told to be slow. Like a
+    third-party app it says nothing about its track in its headers, or (claims) something wrong: nginx marks
+    which track answered."""
 
-    def __init__(self, name: str):
-        self.name, self.delay, self.hits = name, 0.0, 0
+    def __init__(self, name: str, claims: str | None = None):
+        self.name, self.delay, self.hits, self.claims = name, 0.0, 0, claims
         track = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,12 +48,13 @@ class Track:
             def do_GET(self):
                 track.hits += 1
                 time.sleep(track.delay)
-                body = json.dumps({"track": track.name}).encode()
+                received = len(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                body = json.dumps({"track": track.name, "received": received}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
-                if track.name == "canary":
-                    self.send_header("X-Mode", "canary")
+                if track.claims:
+                    self.send_header("X-Mode", track.claims)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -67,6 +72,56 @@ class Track:
         self.server.server_close()
 
 
+class WebSocketEcho:
+    """A WebSocket server standing in for a track (RFC 6455): accepts the upgrade, echoes each text frame."""
+
+    GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(connection,), daemon=True).start()
+
+    def _echo(self, connection):
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)[1]
+            accept = base64.b64encode(hashlib.sha1(key + self.GUID).digest())
+            connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            while True:
+                payload = read_frame(connection)
+                if payload is None:
+                    return
+                connection.sendall(bytes([0x81, len(payload)]) + payload)  # unmasked, as a server sends
+
+    def stop(self):
+        self.listener.close()
+
+
+def read_frame(connection) -> bytes | None:
+    """One small WebSocket frame's payload (unmasked when masked), or None when the peer closed."""
+    head = connection.recv(2)
+    if len(head) < 2 or head[0] & 0x0F == 0x8:
+        return None
+    length, masked = head[1] & 0x7F, head[1] & 0x80
+    mask = connection.recv(4) if masked else b"\0\0\0\0"
+    payload = b""
+    while len(payload) < length:
+        payload += connection.recv(length - len(payload))
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 class LiveNginx:
     def __init__(self, workdir: Path, text: str, stable: Track, canary: Track):
         self.nginx = nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -77,7 +132,9 @@ class LiveNginx:
         self.conf.write_text(self.localize(text))
         check = subprocess.run([nginx, "-t", "-c", str(self.conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen([nginx, "-c", str(self.conf), "-g", "daemon off;"],
+        # In its container nginx runs as one unprivileged user, so its workers reach the tracks' sockets its
+        # master created; here the master is root, and so must the workers be.
+        self.process = subprocess.Popen([nginx, "-c", str(self.conf), "-g", "daemon off; user root;"],
                                         stderr=subprocess.PIPE, text=True)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 10
@@ -217,6 +274,16 @@ def test_a_client_with_the_cookie_stays_on_its_track_and_only_moves_to_the_canar
     assert len(moved_before) == 40  # at 100 every client is on the canary
 
 
+def test_nginx_marks_the_track_that_answered_whatever_the_app_claims(serve, tracks):
+    stable, canary = tracks
+    stable.claims, canary.claims = "canary", "stable"  # an app with its own idea of X-Mode
+    live = serve(manifest_in("canary", weight=50))
+    answers = [fresh_get(live.url + "/") for _ in range(40)]
+    assert all(r.headers["X-Mode"] == r.json()["track"] for r in answers)
+    assert {r.json()["track"] for r in answers} == {"stable", "canary"}
+    assert "X-SwiftDeploy-Upstream" not in answers[0].headers
+
+
 def test_the_pin_header_beats_the_cookie(serve, tracks):
     live = serve(manifest_in("canary", weight=50))
     client = client_on(live, "canary")
@@ -242,7 +309,7 @@ def test_the_request_log_carries_what_the_split_and_the_exact_p99_need(serve, tr
     time.sleep(0.2)
     records = [json.loads(line) for line in (live.workdir / "swiftdeploy-requests.jsonl").read_text().splitlines()]
     assert len(records) == 4
-    assert {r["mode"] for r in records} == {"canary", ""} and {r["s"] for r in records} == {200}
+    assert {r["mode"] for r in records} == {"canary", "stable"} and {r["s"] for r in records} == {200}
     assert all(isinstance(r["t"], float) and isinstance(r["rt"], float) and r["uri"] == "/" for r in records)
 
 
@@ -280,6 +347,39 @@ def test_a_slow_upstream_past_proxy_timeout_answers_json_504(serve, tracks):
     live = serve(manifest_in(timeout=1))
     answer = fresh_get(live.url + "/")
     assert answer.status_code == 504 and answer.json()["code"] == 504
+
+
+def test_a_body_up_to_max_body_passes_and_a_bigger_one_is_refused(serve, tracks):
+    m = manifest_in()
+    live = serve(dataclasses.replace(m, nginx=dataclasses.replace(m.nginx, max_body="2m")))
+    upload = requests.post(live.url + "/", data=b"x" * 1_000_000, timeout=10)
+    assert upload.status_code == 200 and upload.json() == {"track": "stable", "received": 1_000_000}
+    assert requests.post(live.url + "/", data=b"x" * 3_000_000, timeout=10).status_code == 413
+
+
+def test_a_websocket_on_a_websocket_path_is_passed_through_both_ways(tmp_path, tracks):
+    stable, canary = tracks
+    echo = WebSocketEcho()
+    m = manifest_in()
+    manifest = dataclasses.replace(m, nginx=dataclasses.replace(m.nginx, websocket_paths=("/ws",), websocket_idle_seconds=600))
+    live = LiveNginx(tmp_path, render("nginx.conf", manifest, ROOT / "templates"), echo, canary)
+    try:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as client:
+            key = base64.b64encode(b"0123456789abcdef")
+            client.sendall(b"GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += client.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 101"), answer
+            assert b"X-Mode: stable" in answer  # nginx marks the track here too
+            for text in (b"hello", b"again"):
+                mask = b"\x01\x02\x03\x04"
+                client.sendall(bytes([0x81, 0x80 | len(text)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text)))
+                assert read_frame(client) == text
+    finally:
+        live.stop()
+        echo.stop()
 
 
 def test_an_oversized_body_is_refused_with_json_413(serve, tracks):

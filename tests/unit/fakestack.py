@@ -65,7 +65,13 @@ class FakeWorld:
                 if len(words) == 2 and words[0] == track:
                     upstream = words[1]
         block = re.search(r"upstream " + upstream + r" \{(.*?)\}", self.served, re.S)[1]
-        return [(m[1], "backup" in m[2]) for m in re.finditer(r"server ([\w-]+):\d+([^;]*);", block)]
+        # each pool server is a track's own server in nginx (a socket), which proxies to the track's container
+        return [(self.container_behind(m[1]), "backup" in m[2])
+                for m in re.finditer(r"server unix:/tmp/swiftdeploy-(\w+)\.sock([^;]*);", block)]
+
+    def container_behind(self, track: str) -> str:
+        block = re.search(r"upstream " + track + r"_containers \{(.*?)\}", self.served, re.S)[1]
+        return re.search(r"server ([\w-]+):\d+", block)[1]
 
     def check_routing(self, when: str) -> None:
         if self.served is None or self.nginx() is None:
@@ -164,7 +170,12 @@ class FakeRuntime:
     def settle(self) -> tuple:
         return ()
 
-    def build(self, root, references, source_hash: str) -> str:
+    def pull(self, references) -> None:
+        self.world.tick("pull")
+        for reference in references:
+            self.world.images[reference] = ImageFact(id="sha256:" + "p" * 64)
+
+    def build(self, root, references, source_hash: str, source=None) -> str:
         self.world.tick("build")
         image_id = "sha256:" + source_hash.ljust(64, "0")
         for reference in references:

@@ -223,7 +223,7 @@ def test_a_prometheus_block_runs_one_and_metrics_can_come_from_it():
 @pytest.mark.parametrize("text, problem", [
     (ARTICLE + "metrics: {source: prometheus}\n",
      "metrics/source: prometheus needs a prometheus: block (the stack's Prometheus to ask)"),
-    (ARTICLE + "metrics: {source: promql}\n", 'metrics/source: must be one of scrape, prometheus; got "promql"'),
+    (ARTICLE + "metrics: {source: promql}\n", 'metrics/source: must be one of scrape, prometheus, nginx; got "promql"'),
     (ARTICLE + "metrics: {sauce: scrape}\n", 'metrics/sauce: unknown key (did you mean "source"?)'),
     (ARTICLE + "prometheus:\n", "prometheus: must be an object, got null"),
     (ARTICLE + "prometheus: {port: 0}\n", "prometheus/port: must be 1-65535, got 0"),

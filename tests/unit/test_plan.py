@@ -6,7 +6,7 @@ import pytest
 
 from projectkit import ROOT
 from swiftdeploy.render.desired import carrier, desired, with_route, Route
-from swiftdeploy.model.manifest import load_manifest
+from swiftdeploy.model.manifest import BUNDLED, load_manifest
 from swiftdeploy.converge.plan import (AskGate, BuildImages, PlanError, RemoveContainers, Reroute, StartService, StartStack,
                               describe, drift, plan)
 from swiftdeploy.state import Container, ImageFact, Observed
@@ -50,13 +50,13 @@ def steps_of(target, seen, **options):
 def test_a_stack_as_the_manifest_says_needs_nothing(stable):
     target = render(stable)
     seen = observed(target, running(target, "stable"), running(target, "nginx"), running(target, "opa"))
-    assert steps_of(target, seen, gates=("infra",), app_hash="h1", strict=True) == []
+    assert steps_of(target, seen, gates=("infra",), builds={BUNDLED: "h1"}, strict=True) == []
     assert drift(target, seen, render) == []
 
 
 def test_a_cold_stack_starts_opa_asks_the_gate_builds_then_starts_the_rest(stable):
     target = render(stable)
-    steps = steps_of(target, Observed(images={IMAGE: ImageFact(id=None)}), gates=("infra",), app_hash="h1",
+    steps = steps_of(target, Observed(images={IMAGE: ImageFact(id=None)}), gates=("infra",), builds={BUNDLED: "h1"},
                      strict=True)
     assert [type(s) for s in steps] == [StartService, AskGate, BuildImages, StartStack]
     assert steps[0].role == "opa" and steps[3].services == ("app-stable", "nginx")
@@ -159,7 +159,7 @@ def test_a_rebuilt_image_is_drift_for_deploy_but_not_for_a_promotion(stable):
 def test_changed_app_sources_plan_a_build_behind_the_infra_gate(stable):
     target = render(stable)
     seen = observed(target, running(target, "stable"), running(target, "nginx"), running(target, "opa"))
-    steps = steps_of(target, seen, gates=("infra",), app_hash="h2", strict=True)
+    steps = steps_of(target, seen, gates=("infra",), builds={BUNDLED: "h2"}, strict=True)
     assert [type(s) for s in steps[:3]] == [AskGate, BuildImages, StartService]
 
 

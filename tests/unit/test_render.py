@@ -58,9 +58,10 @@ def test_the_config_generation_changes_with_the_config(stable):
 
 
 @pytest.mark.parametrize("weight, lines", [
-    (100, ["server app-canary:3000 max_fails=3 fail_timeout=5s;", "server app-stable:3000 backup;"]),
-    (25, ["server app-stable:3000 weight=75 max_fails=3 fail_timeout=5s;",
-          "server app-canary:3000 weight=25 max_fails=3 fail_timeout=5s;"]),
+    (100, ["server unix:/tmp/swiftdeploy-canary.sock max_fails=3 fail_timeout=5s;",
+           "server unix:/tmp/swiftdeploy-stable.sock backup;"]),
+    (25, ["server unix:/tmp/swiftdeploy-stable.sock weight=75 max_fails=3 fail_timeout=5s;",
+          "server unix:/tmp/swiftdeploy-canary.sock weight=25 max_fails=3 fail_timeout=5s;"]),
 ])
 def test_canary_mode_splits_traffic_by_weight_and_sends_chaos_to_the_canary(stable, weight, lines):
     text = render("nginx.conf", canary_of(stable, weight), TEMPLATES)
@@ -68,7 +69,8 @@ def test_canary_mode_splits_traffic_by_weight_and_sends_chaos_to_the_canary(stab
         assert line in text
     chaos = text.split("location = /chaos {")[1].split("}")[0]
     assert "proxy_pass http://app_canary;" in chaos
-    assert "server app-canary:3000;" in text.split("upstream app_canary {")[1].split("}")[0]
+    assert "server unix:/tmp/swiftdeploy-canary.sock;" in text.split("upstream app_canary {")[1].split("}")[0]
+    assert "server app-canary:3000;" in text.split("upstream canary_containers {")[1].split("}")[0]
 
 
 def test_compose_hardens_every_container(stable):

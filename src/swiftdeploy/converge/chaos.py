@@ -26,6 +26,10 @@ def body(mode: str, rate: float | None, duration: float | None) -> dict:
 
 
 def inject(stack: Stack, mode: str, rate: float | None = None, duration: float | None = None) -> str:
+    if not stack.manifest.services.bundled:
+        raise ChaosError("chaos drives the bundled app's /chaos, which your own image does not serve; test a "
+                         "failing canary with a canary image that fails, or stop its container (docker stop) "
+                         "to see nginx fail over")
     payload = body(mode, rate, duration)
     if hasattr(stack.runtime, "post_to_every_task"):  # several tasks per track: nginx would reach only one
         return _inject_every_task(stack, mode, payload)

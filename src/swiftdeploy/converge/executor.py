@@ -13,7 +13,7 @@ from ..render.desired import Desired, definition_file
 from ..errors import SwiftDeployError
 from ..files import write_atomic
 from .journal import Journal
-from .plan import AskGate, BuildImages, RemoveContainers, Reroute, StartService, StartStack, Step, plan
+from .plan import AskGate, BuildImages, PullImages, RemoveContainers, Reroute, StartService, StartStack, Step, plan
 from .stack import Stack
 from ..state import APP_TRACKS
 
@@ -33,7 +33,6 @@ class Executor:
         self.checkpoint = checkpoint or (lambda where: None)
         self.passed: set[str] = set()  # gates asked and allowed during this operation
         self.ran: list[str] = []  # what changed something, in order
-        self.app_hash: str | None = None
         self.first_observed = None  # what the engine showed before this executor changed anything
 
     def _ask_opa(self, domain: str) -> None:
@@ -41,21 +40,20 @@ class Executor:
 
         run_gate(self.stack, domain, self.operation, self.say)
 
-    def plan(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False) -> list[Step]:
+    def plan(self, target: Desired, gates=(), *, builds: dict | None = None, strict: bool = False) -> list[Step]:
         references = [target.services[track].image for track in target.tracks]
         observed = self.stack.observe(references)
         if self.first_observed is None:
             self.first_observed = observed
         return plan(target, observed, self.stack.desired, gates=[g for g in gates if g not in self.passed],
-                    app_hash=app_hash, strict=strict)
+                    builds=builds, strict=strict)
 
-    def converge(self, target: Desired, gates=(), *, app_hash: str | None = None, strict: bool = False,
+    def converge(self, target: Desired, gates=(), *, builds: dict | None = None, strict: bool = False,
                  planned: list[Step] | None = None) -> None:
         """Run steps until the plan is empty; `planned` is a plan just made from a fresh observation."""
-        self.app_hash = app_hash
         done = set()
         for _ in range(MAX_STEPS):
-            steps = planned if planned is not None else self.plan(target, gates, app_hash=app_hash, strict=strict)
+            steps = planned if planned is not None else self.plan(target, gates, builds=builds, strict=strict)
             planned = None
             if not steps:
                 return
@@ -82,14 +80,21 @@ class Executor:
     def _change(self, step: Step) -> None:
         stack = self.stack
         if isinstance(step, BuildImages):
-            stack.runtime.build(stack.root, step.references, self.app_hash)
+            stack.runtime.build(stack.root, step.references, step.source_hash, step.source)
+        elif isinstance(step, PullImages):
+            stack.runtime.pull(step.references)
         elif isinstance(step, StartService):
             files = [definition_file(step.target.manifest)] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
             # that waits for its /health, and nginx by the reload or confirmation that follows.
-            stack.runtime.up([step.spec.service], no_deps=True, recreate=step.replacing is not None,
-                             wait=step.role in APP_TRACKS)
+            try:
+                stack.runtime.up([step.spec.service], no_deps=True, recreate=step.replacing is not None,
+                                 wait=step.role in APP_TRACKS)
+            except SwiftDeployError as err:
+                if step.role not in APP_TRACKS:
+                    raise
+                raise ExecutorError(self.never_ready(step.spec.service, step.target.manifest, err)) from None
         elif isinstance(step, StartStack):
             self.write(step.target, list(step.target.outputs))
             # --no-deps with the services listed: compose still orders them (nginx only once stable is
@@ -113,7 +118,10 @@ class Executor:
             containers = [c for c in self.stack.runtime.containers() if c.compose_service in services]
             failed = [c for c in containers if c.health == "unhealthy" or c.state in ("exited", "dead")]
             if failed:
-                raise ExecutorError(f"{failed[0].describe()} after start (see its logs: docker logs {failed[0].name})")
+                culprit = failed[0]
+                if culprit.role in APP_TRACKS:
+                    raise ExecutorError(self.never_ready(culprit.compose_service, self.stack.manifest, None))
+                raise ExecutorError(f"{culprit.describe()} after start (see its logs: docker logs {culprit.name})")
             ready = {c.compose_service for c in containers if c.ready}
             waiting = [service for service in services if service not in ready]
             if not waiting:
@@ -122,6 +130,15 @@ class Executor:
                 raise ExecutorError(f"{', '.join(waiting)} not ready {seconds:.0f} s after start "
                                     "(see `docker ps -a` and the container's logs)")
             time.sleep(0.1)
+
+    def never_ready(self, service: str, manifest, err) -> str:
+        """Why an app track did not become ready: what was asked, the last answers and its last output."""
+        health = manifest.services.health
+        asked = (f"GET {health.path} on port {health.port or manifest.services.port} every {health.interval_seconds} s"
+                 if health else "the bundled app's /app/healthcheck")
+        reason = getattr(self.stack.runtime, "unready_reason", None)
+        detail = reason(service) if reason else (str(err) if err else "")
+        return f"{service} never became healthy ({asked}): {detail}"
 
     def confirm(self, target: Desired) -> dict[str, list[str]]:
         """Traffic through the public port shows the target: its config, each track and its version."""

@@ -13,14 +13,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine.build import app_hash
+from ..engine.build import input_problem, source_hashes
+from ..secrets import read_app_secrets
 from ..render.desired import Desired
 from ..errors import SwiftDeployError
 from .executor import Executor
 from ..files import write_atomic
 from ..evidence.history import utc_timestamp
 from .journal import Pending
-from ..model.manifest import Manifest
+from ..model.manifest import Build, Manifest
 from .plan import AskGate, describe
 from .releases import Release, release_tag
 from .stack import Stack
@@ -85,7 +86,7 @@ class Operation:
         finally:
             self.stack.runtime.settle()  # a service started ahead of time (start_early) is up before we exit
 
-    def _run(self, changes: dict, undo: dict, *, gates=(), build=False, strict=False, release=False,
+    def _run(self, changes: dict, undo: dict, *, gates=(), build=False, pull=False, strict=False, release=False,
              restore: bool = True, nothing: str = "nothing to do", nothing_is_error: bool = False) -> Outcome:
         stack = self.stack
         if self.pending is not None:  # finish what the interrupted run started: its edit, its passed gates
@@ -93,10 +94,14 @@ class Operation:
         text = stack.manifest_path.read_text()
         new_text, target_manifest = _edit(text, changes) if changes else (text, stack.manifest)
         target = stack.desired(target_manifest)
-        source = app_hash(stack.root) if build else None
+        read_app_secrets(target.manifest.services.secrets, stack.state_dir)  # a missing one fails before any change
+        # deploy builds and pulls; a canary's start builds or pulls the canary's image only; nothing else
+        # fetches an image (a rollback runs what the engine kept)
+        builds = (source_hashes(target.manifest, stack.root) if build else
+                  source_hashes(target.manifest, stack.root, canary_only=True) if pull else None)
         executor = self.executor()
         executor.passed = set(self.pending.gates) if self.pending else set()
-        steps = executor.plan(target, gates, app_hash=source, strict=strict)
+        steps = executor.plan(target, gates, builds=builds, strict=strict)
         if not steps and new_text == text and not self.pending:
             self.journal.finish()
             if nothing_is_error:
@@ -112,7 +117,7 @@ class Operation:
                            resumes=self.pending.id if self.pending else None)
         self._checkpoint("journal started")
         try:
-            executor.converge(target, gates, app_hash=source, strict=strict, planned=steps)
+            executor.converge(target, gates, builds=builds, strict=strict, planned=steps)
             seen = executor.confirm(target)
         except SwiftDeployError as err:
             self._failed(err, executor, undo if restore else None)
@@ -208,6 +213,16 @@ def edits(manifest: Manifest, wanted: dict) -> tuple[dict, dict]:
     return changes, {key: value_at(manifest, key) for key in changes}
 
 
+def check_inputs(stack: Stack, manifest: Manifest | None = None) -> None:
+    """What the user keeps beside the manifest is there and private (secrets, build contexts), or one line
+    says what is not: before any container, OPA's included, is touched."""
+    manifest = manifest or stack.manifest
+    read_app_secrets(manifest.services.secrets, stack.state_dir)
+    for source in {manifest.services.build, manifest.services.canary.build}:
+        if isinstance(source, Build) and (problem := input_problem(stack.root, source)):
+            raise OperationError(problem)
+
+
 def deploy(stack: Stack, **options) -> Outcome:
     operation = Operation(stack, "deploy", **options)
     return operation.run({}, {}, gates=("infra",), build=True, strict=True, release=True, restore=False,
@@ -222,7 +237,7 @@ def promote_canary(stack: Stack, **options) -> Outcome:
         raise OperationError(f"already in canary mode (canary {services.canary.version} at {services.canary.weight}%); "
                              "run promote:stable or rollback")
     changes, undo = edits(stack.manifest, {"services.mode": "canary"})
-    return operation.run(changes, undo, gates=("infra",))
+    return operation.run(changes, undo, gates=("infra",), pull=True)
 
 
 def set_canary_weight(stack: Stack, weight: int, **options) -> Outcome:
@@ -230,7 +245,7 @@ def set_canary_weight(stack: Stack, weight: int, **options) -> Outcome:
     operation = Operation(stack, "rollout", **options)
     changes, undo = edits(stack.manifest, {"services.mode": "canary", "services.canary.weight": weight})
     gates = ("infra",) if changes.get("services.mode") == "canary" else ()
-    return operation.run(changes, undo, gates=gates, nothing=f"the canary already serves {weight}%")
+    return operation.run(changes, undo, gates=gates, pull=True, nothing=f"the canary already serves {weight}%")
 
 
 def promote_stable(stack: Stack, **options) -> Outcome:
@@ -244,6 +259,9 @@ def promote_stable(stack: Stack, **options) -> Outcome:
         image = _exact_image(stack, canary.image, role="canary")
         changes, undo = edits(stack.manifest, {"services.mode": "stable", "services.version": canary.version,
                                                "services.image": image})
+        if canary.build != stack.manifest.services.build:
+            # stable now runs the judged image as it is: never rebuilt from stable's own build inputs
+            changes["services.build"], undo["services.build"] = False, _raw_build(stack)
     return operation.run(changes, undo, gates=("canary",), release=True)
 
 
@@ -287,6 +305,13 @@ def record_interrupted(stack: Stack, pending: Pending, taken_over_by: str) -> No
 def require_canary(manifest: Manifest, operation: str) -> None:
     if manifest.services.mode != "canary":
         raise OperationError(f"{operation} needs a canary: the manifest is in stable mode (run promote:canary first)")
+
+
+def _raw_build(stack: Stack):
+    """services.build as the manifest spells it (JSON-able, for the journal's undo); absent reads as "app"."""
+    from ..render.templates import load_yaml
+
+    return (load_yaml(stack.manifest_path.read_text()).get("services") or {}).get("build", "app")
 
 
 def _exact_image(stack: Stack, reference: str, role: str) -> str:

@@ -9,10 +9,10 @@ made from any state (a killed operation, a hand edit, an orphan) converges from 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..engine.build import outdated
+from ..engine.build import describe_source, outdated
 from ..render.desired import Desired, Route, carrier, with_route
 from ..errors import SwiftDeployError
-from ..model.manifest import Manifest
+from ..model.manifest import BUNDLED, ImageSource, Manifest
 from ..state import APP_TRACKS, Container, Observed
 
 NEW = "(new)"  # the id of a container the plan itself starts
@@ -33,9 +33,20 @@ class AskGate:
 @dataclass(frozen=True)
 class BuildImages:
     references: tuple[str, ...]
+    source: ImageSource = BUNDLED
+    source_hash: str = ""
 
     def describe(self) -> str:
-        return f"build {', '.join(self.references)} from app/"
+        return f"build {', '.join(self.references)} from {describe_source(self.source)}"
+
+
+@dataclass(frozen=True)
+class PullImages:
+    """Images the manifest uses as they are (build: false) that the engine does not have yet."""
+    references: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"pull {', '.join(self.references)}"
 
 
 @dataclass(frozen=True)
@@ -87,19 +98,20 @@ class RemoveContainers:
         return f"remove {', '.join(c.describe() for c in self.containers)}: {self.why}"
 
 
-Step = AskGate | BuildImages | StartService | StartStack | Reroute | RemoveContainers
-LOAD_STEPS = (BuildImages, StartService, StartStack)  # what the infra gate guards
+Step = AskGate | BuildImages | PullImages | StartService | StartStack | Reroute | RemoveContainers
+LOAD_STEPS = (BuildImages, PullImages, StartService, StartStack)  # what the infra gate guards
 
 
 def plan(target: Desired, observed: Observed, variant: Callable[[Manifest], Desired], *,
-         gates: Sequence[str] = (), app_hash: str | None = None, strict: bool = False) -> list[Step]:
+         gates: Sequence[str] = (), builds: dict | None = None, strict: bool = False) -> list[Step]:
     """The steps from observed to target.
 
-    `variant` renders a manifest (intermediate states are manifests too). `app_hash` names the app/ sources
-    the app images must be built from (None: never build). `strict` also replaces a container whose image
-    reference now names another image (a rebuilt tag): deploy converges that, a promotion leaves it.
+    `variant` renders a manifest (intermediate states are manifests too). `builds` maps each build source
+    (BUNDLED, or the user's Build) to the hash of the inputs its images must be built from (None: never
+    build or pull). `strict` also replaces a container whose image reference now names another image (a
+    rebuilt tag): deploy converges that, a promotion leaves it.
     """
-    planner = _Planner(target, observed, variant, app_hash, strict)
+    planner = _Planner(target, observed, variant, builds, strict)
     steps = planner.steps()
     if "canary" in gates:
         steps.insert(0, AskGate("canary"))
@@ -138,10 +150,12 @@ def drift(target: Desired, observed: Observed, variant: Callable[[Manifest], Des
 
 
 class _Planner:
-    def __init__(self, target: Desired, observed: Observed, variant, app_hash: str | None, strict: bool):
+    def __init__(self, target: Desired, observed: Observed, variant, builds: dict | None, strict: bool):
         self.target, self.variant, self.observed, self.strict = target, variant, observed, strict
         self.images = {ref: fact.id for ref, fact in observed.images.items()}
-        self.building = self._images_to_build(app_hash)
+        self.builds = self._builds(builds)
+        self.building = tuple(ref for step in self.builds for ref in step.references)
+        self.pulling = self._images_to_pull(builds)
         self.primary, self.extras = _assign(observed.containers, target, self)
         self.generation = observed.served_generation
         self.stale = set(observed.unreachable)  # tracks nginx must resolve again (their address changed)
@@ -198,15 +212,35 @@ class _Planner:
         route = self.routes.get(self.generation)
         return route is None or track in route.tracks  # an unknown config may send anywhere
 
-    def _images_to_build(self, app_hash: str | None) -> tuple[str, ...]:
-        if app_hash is None:
+    def _sources(self) -> dict[str, ImageSource]:
+        """Each target track's image reference -> where it comes from."""
+        services = self.target.manifest.services
+        found = {}
+        for track in self.target.tracks:
+            source = services.build if track == "stable" else services.canary.build
+            found.setdefault(self.target.services[track].image, source)
+        return found
+
+    def _builds(self, builds: dict | None) -> tuple[BuildImages, ...]:
+        if builds is None:
             return ()
-        references = [self.target.services[track].image for track in self.target.tracks]
-        return tuple(outdated(references, self.observed.images, app_hash))
+        by_source: dict = {}
+        for reference, source in self._sources().items():
+            if source is not None and source in builds:
+                by_source.setdefault(source, []).append(reference)
+        return tuple(BuildImages(tuple(stale), source, builds[source]) for source, references in by_source.items()
+                     if (stale := outdated(references, self.observed.images, builds[source])))
+
+    def _images_to_pull(self, builds: dict | None) -> tuple[str, ...]:
+        if builds is None:
+            return ()
+        return tuple(ref for ref, source in self._sources().items()
+                     if source is None and ":release-" not in ref and self.images.get(ref) is None)
 
     def require_image(self, spec) -> None:
-        if spec.role in APP_TRACKS and spec.image not in self.building and self.images.get(spec.image) is None:
-            raise PlanError(f"image {spec.image} is not present here (deploy builds the app image from app/)")
+        if (spec.role in APP_TRACKS and spec.image not in self.building + self.pulling
+                and self.images.get(spec.image) is None):
+            raise PlanError(f"image {spec.image} is not present here (deploy builds or pulls it)")
 
     # -- steps ----------------------------------------------------------------------------------------------
 
@@ -214,8 +248,9 @@ class _Planner:
         target = self.target
         if not self.ok("opa", target.services["opa"]):
             self.start("opa", target)
-        if self.building:
-            self.out.append(BuildImages(self.building))
+        self.out += self.builds
+        if self.pulling:
+            self.out.append(PullImages(self.pulling))
         nginx = self.primary.get("nginx")
         if nginx is None or nginx.state != "running":
             self.cold_start()

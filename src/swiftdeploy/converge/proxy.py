@@ -7,7 +7,9 @@ workers may still accept a connection or two before they close their listening s
 means a run of consecutive answers from the new generation, not the first one.
 
 A request can pin its track (X-SwiftDeploy-Track), so a routing is confirmed track by track whatever
-the weights: a canary at weight 1 is checked as surely as one at 100.
+the weights: a canary at weight 1 is checked as surely as one at 100. nginx itself marks which track
+answered (X-Mode, set by each track's own server in nginx.conf), so this holds for any app; the version
+is checked where the app says it (the bundled app's JSON body).
 """
 
 import time
@@ -30,25 +32,31 @@ class ProxyError(SwiftDeployError):
 class Answer:
     status: int
     generation: str | None
-    track: str  # "canary" when the response says X-Mode: canary, else "stable"
-    version: str | None
+    track: str  # "canary" when nginx marked the response X-Mode: canary, else "stable"
+    version: str | None  # what the app says it runs (the bundled app's JSON body); None for other apps
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 400
 
 
 def get(url: str, timeout: float = 5.0, track: str | None = None) -> requests.Response:
     """One request on a fresh connection (keep-alive would hide which config answers)."""
     headers = {"Connection": "close", **({PIN_HEADER: track} if track else {})}
     try:
-        return requests.get(url, headers=headers, timeout=timeout)
+        return requests.get(url, headers=headers, timeout=timeout, allow_redirects=False)
     except requests.RequestException as err:
         raise ProxyError(f"no answer from {url}: {type(err).__name__}") from None
 
 
 def ask(public_url: str, track: str | None = None, path: str = "/") -> Answer:
     response = get(f"{public_url}{path}", track=track)
-    try:
-        version = response.json().get("version")
-    except (ValueError, AttributeError):
-        version = None
+    version = None
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        try:
+            version = response.json().get("version")
+        except (ValueError, AttributeError):
+            pass
     return Answer(status=response.status_code, generation=response.headers.get("X-Config-Generation"),
                   track="canary" if response.headers.get("X-Mode") == "canary" else "stable", version=version)
 
@@ -96,8 +104,11 @@ def reload(runtime, public_url: str, generation: str, confirm_seconds: float = 3
 class NginxProxy:
     """The stack's nginx: reached on its public port, reloaded with commands run in its container."""
 
-    def __init__(self, runtime, public_url: str):
+    def __init__(self, runtime, public_url: str, confirm_path: str = "/", health_path: str = "/healthz"):
         self.runtime, self.public_url = runtime, public_url
+        # what a confirmation asks through nginx: the bundled app's / (it names its version) and /healthz,
+        # else the app's own health path for both
+        self.confirm_path, self.health_path = confirm_path, health_path
 
     def served_generation(self) -> str | None:
         return served_generation(self.public_url)
@@ -118,7 +129,7 @@ def unreachable(proxy, tracks) -> tuple[str, ...]:
     failed = []
     for track in tracks:
         try:
-            status = proxy.answer(track, "/healthz").status
+            status = proxy.answer(track, getattr(proxy, "health_path", "/healthz")).status
         except ProxyError:
             return ()  # nginx itself does not answer: nothing to say about its tracks
         if status in (502, 503, 504):
@@ -147,31 +158,32 @@ def confirm(proxy, generation: str, expect: dict[str, str | None], rounds: int =
             raise ProxyError(problem or f"nginx did not settle on config generation {generation} "
                                         f"within {asked - 1} requests")
         track = pins[streak % len(pins)]
-        answer = proxy.answer(track)
+        answer = proxy.answer(track, getattr(proxy, "confirm_path", "/"))
         problem = _mismatch(answer, track, expect) if answer.generation == generation else problem
         if answer.generation != generation or problem:
             streak, seen = 0, {}
             continue
         seen.setdefault(answer.track, set()).add(answer.version)
         streak += 1
-    health = proxy.answer(None, "/healthz")
-    if health.status != 200:
-        raise ProxyError(f"/healthz through nginx answered {health.status}")
+    health_path = getattr(proxy, "health_path", "/healthz")
+    health = proxy.answer(None, health_path)
+    if not health.ok:
+        raise ProxyError(f"{health_path} through nginx answered {health.status}")
     return {track: sorted(versions) for track, versions in seen.items()}
 
 
 def _mismatch(answer: Answer, track: str | None, expect: dict[str, str | None]) -> str | None:
     """Why one answer does not show the expected routing, or None."""
-    if answer.status != 200:
+    if not answer.ok:
         where = f"pinned to {track}" if track else "unpinned"
-        return f"GET / through nginx ({where}) answered {answer.status} while confirming the routing"
+        return f"a GET through nginx ({where}) answered {answer.status} while confirming the routing"
     if track in expect and answer.track != track:
         return f"a request pinned to the {track} track was answered by the {answer.track} track"
     if track is not None and track not in expect and answer.track == track:
         return f"the {track} track still answers traffic after it should have left"
     if answer.track not in expect:
         return f"the {answer.track} track answered, but nginx should route only to {' and '.join(expect)}"
-    if expect[answer.track] is not None and answer.version != expect[answer.track]:
+    if expect[answer.track] is not None and answer.version is not None and answer.version != expect[answer.track]:
         return f"the {answer.track} track serves version {answer.version}, expected {expect[answer.track]}"
     return None
 

@@ -26,7 +26,9 @@ class Stack:
         if self.proxy is None:
             from .proxy import NginxProxy
 
-            self.proxy = NginxProxy(self.runtime, self.public_url)
+            health = self.manifest.services.health
+            paths = {"confirm_path": health.path, "health_path": health.path} if health else {}
+            self.proxy = NginxProxy(self.runtime, self.public_url, **paths)
 
     def _runtime(self):
         if self.manifest.runtime == "swarm":
@@ -36,7 +38,8 @@ class Stack:
                                 probe_image=self.manifest.nginx.image, engines=self.manifest.swarm.engines)
         from ..engine.runtime.compose import ComposeRuntime
 
-        return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project)
+        return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project,
+                              secrets=self.manifest.services.secrets, state_dir=self.state_dir)
 
     @classmethod
     def load(cls, root: str | Path = ".") -> "Stack":

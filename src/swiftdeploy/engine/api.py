@@ -56,19 +56,35 @@ def split_reference(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def build_image(context: Path, tags: list[str], base_image: str, labels: dict[str, str] | None = None) -> str:
-    """Build context/Dockerfile once and tag it with every tag; return the image id."""
+def build_image(context: Path, tags: list[str], *, dockerfile: str = "Dockerfile", buildargs: dict | None = None,
+                target: str | None = None, labels: dict[str, str] | None = None) -> str:
+    """Build context/dockerfile once and tag it with every tag; return the image id."""
     from docker.errors import APIError, BuildError
 
     try:
-        image, _logs = client().images.build(path=str(context), tag=tags[0], rm=True, forcerm=True,
-                                             buildargs={"BASE_IMAGE": base_image}, labels=labels or {})
+        image, _logs = client().images.build(path=str(context), dockerfile=dockerfile, tag=tags[0], rm=True,
+                                             forcerm=True, buildargs=buildargs or {}, target=target,
+                                             labels=labels or {})
     except BuildError as err:
-        raise EngineError(f"building {tags[0]} from {context}/Dockerfile failed: {short(err)}") from None
+        raise EngineError(f"building {tags[0]} from {context}/{dockerfile} failed: {short(err)}") from None
     except APIError as err:
         raise EngineError(f"the engine refused to build {tags[0]}: {short(err)}") from None
     for tag in tags[1:]:
         image.tag(*split_reference(tag))
+    return image.id
+
+
+def pull_image(reference: str, auth: dict | None = None) -> str:
+    """Pull reference (with auth, else the engine client's own `docker login`); return the image id."""
+    from docker.errors import APIError, NotFound
+
+    repository, tag = split_reference(reference)
+    try:
+        image = client().images.pull(repository, tag=tag, auth_config=auth)
+    except NotFound as err:
+        raise EngineError(f"pulling {reference}: the registry has no such image or tag ({short(err)})") from None
+    except APIError as err:
+        raise EngineError(f"pulling {reference} failed: {short(err)}") from None
     return image.id
 
 
@@ -167,6 +183,18 @@ def inspect_container(container_id: str) -> dict | None:
             return client().api.inspect_container(container_id)
         except NotFound:
             return None
+
+
+def container_logs(container_id: str, tail: int = 5) -> list[str]:
+    """The container's last output lines (stdout and stderr), or [] when it is gone."""
+    from docker.errors import NotFound
+
+    with asking(f"reading the logs of container {container_id[:12]}"):
+        try:
+            raw = client().api.logs(container_id, stdout=True, stderr=True, tail=tail)
+        except NotFound:
+            return []
+    return [line for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 def inspect_image(reference: str, api=None) -> dict | None:

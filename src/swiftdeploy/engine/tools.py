@@ -39,6 +39,13 @@ def busybox_binary() -> str:
     return _find("SWIFTDEPLOY_BUSYBOX", PROJECT_ROOT / ".tools" / "bin" / "busybox", "busybox")
 
 
+def health_probe_binary() -> str:
+    """The static HTTP health probe mounted into a user's app containers (tools/health-probe, built by
+    scripts/setup): $SWIFTDEPLOY_HEALTH_PROBE, then .tools/bin/swiftdeploy-health, then PATH."""
+    return _find("SWIFTDEPLOY_HEALTH_PROBE", PROJECT_ROOT / ".tools" / "bin" / "swiftdeploy-health",
+                 "swiftdeploy-health")
+
+
 def compose_binary() -> list[str]:
     """The argv prefix that runs Compose v2: $SWIFTDEPLOY_COMPOSE, `docker compose`, or docker-compose."""
     explicit = os.environ.get("SWIFTDEPLOY_COMPOSE")

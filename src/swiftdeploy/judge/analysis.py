@@ -7,7 +7,9 @@ as the scrapes allow, and the policy calls it insufficient.
 
 Where a track's figures come from is the manifest's `metrics.source`: `scrape` reads /metrics inside each
 track at both instants; `prometheus` asks the stack's Prometheus at them (prometheus.PrometheusSource)
-and evaluates PromQL over the same window. nginx's exact P99 comes from its request log either way.
+and evaluates PromQL over the same window; `nginx` counts the requests nginx logged for the track in the
+window (nginx_source.NginxLogSource), for an app without instrumentation. nginx's exact P99 comes from its
+request log either way.
 """
 
 from collections import deque
@@ -18,8 +20,12 @@ from .metrics import Scrape, parse, total, window
 from ..state import APP_TRACKS
 
 
-def source_for(stack):
-    """The manifest's metrics source: None to scrape the tracks, else a PrometheusSource."""
+def source_for(stack, requests_between=None):
+    """The manifest's metrics source: None to scrape the tracks, else a PrometheusSource or NginxLogSource."""
+    if stack.manifest.metrics_source == "nginx":
+        from .nginx_source import NginxLogSource
+
+        return NginxLogSource(requests_between)
     if stack.manifest.metrics_source != "prometheus":
         return None
     from .prometheus import PrometheusSource
@@ -40,7 +46,7 @@ def scrape(stack, track: str, container: str | None = None):
 class Sampler:
     def __init__(self, stack, window_seconds: float, source=None):
         self.stack, self.window_seconds = stack, window_seconds
-        self.source = source_for(stack) if source is None else source
+        self.source = source_for(stack, self._requests_between) if source is None else source
         self._windows: dict[tuple, object] = {}  # (track, base, latest) -> Window: PromQL asked once
         self.scrapes: dict[str, deque[Scrape]] = {track: deque() for track in APP_TRACKS}
         self.requests: deque[requestlog.Request] = deque()

@@ -31,6 +31,37 @@ class ManifestError(SwiftDeployError):
 
 
 @dataclass(frozen=True)
+class Build:
+    """The user's own build: a context and Dockerfile (paths relative to the project root)."""
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+
+
+BUNDLED = "app"  # services.build absent: the bundled demo in app/
+# where an image comes from: BUNDLED, None (used as it is: present, or pulled), or the user's Build
+ImageSource = str | Build | None
+
+
+@dataclass(frozen=True)
+class Health:
+    path: str = "/healthz"
+    port: int | None = None  # None: services.port
+    host: str = "localhost"
+    interval_seconds: int = 2
+    timeout_seconds: int = 3
+    start_period_seconds: int = 30
+    retries: int = 15
+
+
+@dataclass(frozen=True)
+class Resources:
+    memory: str | None = None
+    cpus: float | None = None
+
+
+@dataclass(frozen=True)
 class Canary:
     image: str
     version: str
@@ -41,6 +72,7 @@ class Canary:
     interval_seconds: int
     failure_limit: int
     step_deadline_seconds: int
+    build: ImageSource = BUNDLED
 
 
 @dataclass(frozen=True)
@@ -53,6 +85,21 @@ class Services:
     restart_policy: str
     canary: Canary
     replicas: int = 1  # tasks per track (runtime: swarm)
+    build: ImageSource = BUNDLED
+    health: Health | None = None  # None: the bundled app's own in-image check
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()  # names: each value is read from .swiftdeploy/secrets/<name> at start
+    command: tuple[str, ...] | str | None = None
+    user: str | None = None  # None: the bundled app's 10001, or the user image's own USER
+    allow_root: bool = False
+    writable: tuple[str, ...] = ("/tmp",)
+    volumes: tuple[tuple[str, str], ...] = ()
+    resources: Resources = Resources()
+
+    @property
+    def bundled(self) -> bool:
+        """Both tracks run the bundled demo app (its metrics, chaos, healthcheck and environment)."""
+        return self.build == BUNDLED and self.canary.build == BUNDLED
 
 
 @dataclass(frozen=True)
@@ -61,6 +108,9 @@ class Nginx:
     port: int
     proxy_timeout: int
     contact: str
+    max_body: str = "64k"
+    websocket_paths: tuple[str, ...] = ()
+    websocket_idle_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -135,7 +185,7 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     problems = schema_problems(document)
     if not problems:
         problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
-                    + _runtime_problems(document))
+                    + _runtime_problems(document) + _own_service_problems(document))
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -267,6 +317,8 @@ def _describe(error) -> list[str]:
     where = path or "(top level)"
     if kind in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
         return [f"{where}: must be {schema['minimum']}-{schema['maximum']}, got {_show(value)}"]
+    if kind == "enum" and "x-hint" in schema:
+        return [f"{where}: must be {schema['x-hint']}, got {_show(value)}"]
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = ' (YAML reads unquoted yes/no/on/off as booleans: quote it)' if isinstance(value, bool) else ""
@@ -333,6 +385,35 @@ def _runtime_problems(document: dict) -> list[str]:
     return []
 
 
+ROOT_USERS = ("root", "0")
+
+
+def _own_service_problems(document: dict) -> list[str]:
+    svc = document["services"]
+    problems = []
+    user = str(svc.get("user", "")).partition(":")[0]
+    if user in ROOT_USERS and not svc.get("allow_root"):
+        problems.append(f"services/user: {svc['user']} runs the app as root; set services/allow_root: true to accept "
+                        "that (a process that breaks out of its container as root owns the host), or name a non-root uid")
+    secret_names = svc.get("secrets", [])
+    for name in sorted({n for n in secret_names if secret_names.count(n) > 1}):
+        problems.append(f"services/secrets: {name} is listed twice")
+    for name in sorted(set(secret_names) & set(svc.get("env", {}))):
+        problems.append(f"services/env/{name}: is also a secret; keep it in one of env and secrets")
+    bundled = svc.get("build", BUNDLED) == BUNDLED and (svc.get("canary") or {}).get("build", svc.get("build", BUNDLED)) == BUNDLED
+    source = _get(document, ("metrics", "source"))
+    if source in ("scrape", "prometheus") and not bundled:
+        problems.append(f"metrics/source: {source} reads the bundled app's own metrics; your own image is judged "
+                        "from nginx's request log (source: nginx, the default for it)")
+    if not bundled and document.get("runtime") == "swarm":
+        problems.append("services/build: runtime: swarm runs only the bundled app so far; deploy your own image "
+                        "with runtime: compose")
+    ws = _get(document, ("nginx", "websocket")) or {}
+    if ws.get("idle_timeout_seconds") is not None and not ws.get("paths"):
+        problems.append("nginx/websocket/paths: is required")
+    return problems
+
+
 _RESTART_SPELLINGS = (("services", "restart_policy"), ("services", "restart"))
 _LOG_VOLUME_SPELLINGS = (("volumes", "logs"), ("services", "log_volume"), ("logs", "volume_name"))
 
@@ -348,6 +429,7 @@ def _first(document: dict, spellings, default):
 def _normalise(doc: dict) -> Manifest:
     svc, ngx, opa, prom = doc["services"], doc["nginx"], doc.get("opa", {}), doc.get("prometheus") or {}
     canary = svc.get("canary", {})
+    bundled = svc.get("build", BUNDLED) == BUNDLED and canary.get("build", svc.get("build", BUNDLED)) == BUNDLED
     project = doc.get("project", "swiftdeploy")
     timeout = ngx.get("proxy_timeout", 30)
     return Manifest(
@@ -370,13 +452,28 @@ def _normalise(doc: dict) -> Manifest:
                 interval_seconds=canary.get("interval_seconds", 10),
                 failure_limit=canary.get("failure_limit", 1),
                 step_deadline_seconds=canary.get("step_deadline_seconds", step + 120),
+                build=_source(canary.get("build", svc.get("build", BUNDLED))),
             ),
+            build=_source(svc.get("build", BUNDLED)),
+            health=Health(**svc["health"]) if "health" in svc else (None if bundled else Health()),
+            env=tuple((name, _text(value)) for name, value in svc.get("env", {}).items()),
+            secrets=tuple(svc.get("secrets", ())),
+            command=(svc["command"] if isinstance(svc.get("command"), str) else
+                     tuple(svc["command"]) if "command" in svc else None),
+            user=svc.get("user"),
+            allow_root=svc.get("allow_root", False),
+            writable=tuple(svc.get("writable", ("/tmp",))),
+            volumes=tuple(svc.get("volumes", {}).items()),
+            resources=Resources(**svc.get("resources", {})),
         ),
         nginx=Nginx(
             image=ngx["image"],
             port=ngx["port"],
             proxy_timeout=int(str(timeout).rstrip("s")),
             contact=ngx.get("contact", "ops@example.com"),
+            max_body=ngx.get("max_body", "64k"),
+            websocket_paths=tuple((ngx.get("websocket") or {}).get("paths", ())),
+            websocket_idle_seconds=(ngx.get("websocket") or {}).get("idle_timeout_seconds", 3600),
         ),
         network=Network(name=doc["network"]["name"], driver_type=doc["network"]["driver_type"]),
         opa=Opa(image=opa.get("image", DEFAULT_OPA_IMAGE), port=opa.get("port", 8181)),
@@ -384,10 +481,24 @@ def _normalise(doc: dict) -> Manifest:
         prometheus=Prometheus(enabled="prometheus" in doc, image=prom.get("image", DEFAULT_PROMETHEUS_IMAGE),
                               port=prom.get("port", 9090),
                               scrape_interval_seconds=prom.get("scrape_interval_seconds", 5)),
-        metrics_source=(doc.get("metrics") or {}).get("source", "scrape"),
+        metrics_source=(doc.get("metrics") or {}).get("source", "scrape" if bundled else "nginx"),
         runtime=doc.get("runtime", "compose"),
         swarm=_swarm(doc.get("swarm") or {}),
     )
+
+
+def _source(build) -> ImageSource:
+    if build is False:
+        return None
+    if isinstance(build, dict):
+        return Build(context=build["context"], dockerfile=build.get("dockerfile", "Dockerfile"),
+                     args=tuple((k, _text(v)) for k, v in build.get("args", {}).items()), target=build.get("target"))
+    return BUNDLED
+
+
+def _text(value) -> str:
+    """A plain YAML value as the text a program reads from its environment (true, not True)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def _swarm(block: dict) -> Swarm:

@@ -21,7 +21,8 @@ def run_checks(root: Path) -> list[tuple[str, bool, str]]:
     checks = [
         ("manifest.yaml is valid", lambda: _manifest_valid(problems)),
         ("required fields are present", lambda: _required_present(problems)),
-        ("images are present or buildable", lambda: images_available(root, _need(manifest))),
+        ("the app's inputs are in place", lambda: app_inputs(root, _need(manifest))),
+        ("images are present, buildable or pullable", lambda: images_available(root, _need(manifest))),
         ("nginx port is free or held by this stack", lambda: port_available(_need(manifest), root)),
         ("generated/nginx.conf passes nginx -t", lambda: nginx_config_valid(root, _need(manifest))),
         ("generated/docker-compose.yml passes docker compose config", lambda: compose_valid(root, _need(manifest))),
@@ -65,24 +66,59 @@ def _required_present(problems: list[str]) -> str:
     return "services, nginx, network and their required keys"
 
 
+def app_inputs(root: Path, manifest: Manifest) -> str:
+    """Build contexts, secret files, and how the app is run and judged (with why root is risky)."""
+    from ..engine.build import input_problem
+    from ..model.manifest import Build
+    from ..secrets import SecretError, read_app_secrets
+
+    services = manifest.services
+    problems = [problem for source in {services.build, services.canary.build} if isinstance(source, Build)
+                if (problem := input_problem(root, source))]
+    try:
+        read_app_secrets(services.secrets, root / ".swiftdeploy")
+    except SecretError as err:
+        problems.append(str(err))
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    details = [f"figures from {_SOURCES[manifest.metrics_source]}"]
+    if services.secrets:
+        details.append(f"secrets {', '.join(services.secrets)} present (0600)")
+    if services.allow_root:
+        details.append("allow_root: true, risky: a process that escapes its container as root owns the host")
+    elif services.user:
+        details.append(f"runs as {services.user}")
+    return "; ".join(details)
+
+
+_SOURCES = {"scrape": "the bundled app's /metrics", "prometheus": "the stack's Prometheus",
+            "nginx": "nginx's request log (no instrumentation needed)"}
+
+
 def images_available(root: Path, manifest: Manifest) -> str:
     from ..engine import api as engine
+    from ..model.manifest import BUNDLED
 
-    app_images = {manifest.services.image, manifest.services.canary.image}
-    missing, buildable = [], []
+    services = manifest.services
+    app_images = {services.image: services.build, services.canary.image: services.canary.build}
+    missing, built, pulled = [], [], []
     stack_images = {manifest.nginx.image, manifest.opa.image}
     if manifest.prometheus.enabled:
         stack_images.add(manifest.prometheus.image)
-    for image in sorted(app_images | stack_images):
+    for image in sorted(set(app_images) | stack_images):
         if engine.image_present(image):
             continue
-        if image in app_images and (root / "app" / "Dockerfile").exists():
-            buildable.append(image)
+        source = app_images.get(image, "stack")
+        if source is None:
+            pulled.append(image)
+        elif source != "stack" and (source != BUNDLED or (root / "app" / "Dockerfile").exists()):
+            built.append(image)
         else:
             missing.append(image)
     if missing:
         raise CheckFailed(f"not present locally and not buildable here: {', '.join(missing)}")
-    return f"{', '.join(buildable)} will be built from app/" if buildable else "all present locally"
+    said = ([f"{', '.join(built)} will be built"] if built else []) + ([f"{', '.join(pulled)} will be pulled"] if pulled else [])
+    return "; ".join(said) or "all present locally"
 
 
 def port_available(manifest: Manifest, root: Path) -> str:

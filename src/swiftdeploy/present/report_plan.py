@@ -3,7 +3,7 @@
 import difflib
 from dataclasses import dataclass, field
 
-from ..engine.build import app_hash
+from ..engine.build import source_hashes
 from ..converge.plan import drift, plan
 from ..converge.stack import Stack
 
@@ -29,7 +29,8 @@ def plan_report(stack: Stack) -> PlanReport:
     diffs = file_diffs(stack, target.outputs)
     references = [target.services[track].image for track in target.tracks]
     observed = stack.observe(references)
-    steps = plan(target, observed, stack.desired, gates=("infra",), app_hash=app_hash(stack.root), strict=True)
+    steps = plan(target, observed, stack.desired, gates=("infra",),
+                 builds=source_hashes(target.manifest, stack.root), strict=True)
     differences = drift(target, observed, stack.desired)
     if diffs:
         lines.append("Generated files that would change:")

@@ -106,5 +106,6 @@ def carrier(manifest: Manifest) -> Manifest:
     services = manifest.services
     if services.mode == "canary":
         return with_route(manifest, Route(100))
-    canary = dataclasses.replace(services.canary, version=services.version, image=services.image, weight=100)
+    canary = dataclasses.replace(services.canary, version=services.version, image=services.image,
+                                 build=services.build, weight=100)
     return dataclasses.replace(manifest, services=dataclasses.replace(services, mode="canary", canary=canary))

@@ -8,8 +8,12 @@ from pathlib import Path
 from .. import api as engine
 from ...commands import Background, run
 from ...state import COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, container_from_list_entry
+from ...files import install_file
 from ..tools import compose_binary
 from .images import EngineImages
+
+
+HEALTH_PROBE_MOUNT = "/.swiftdeploy/health:ro"
 
 
 @dataclass
@@ -18,6 +22,8 @@ class ComposeRuntime(EngineImages):
     compose_file: Path
     project: str
     compose: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # the app's secrets (names): their values reach compose in its environment
+    state_dir: Path = Path(".swiftdeploy")
     early: tuple | None = field(default=None, repr=False)  # (services, Background) started ahead of time
 
     def argv(self, *args: str) -> list[str]:
@@ -55,7 +61,23 @@ class ComposeRuntime(EngineImages):
         if self.settle() == tuple(services) and not recreate:
             return
         argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait=wait, wait_seconds=wait_seconds)
-        run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120)
+        self.install_health_probe()
+        run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120,
+            env=self.secret_values())
+
+    def secret_values(self) -> dict[str, str]:
+        from ...secrets import read_app_secrets
+
+        return read_app_secrets(self.secrets, self.state_dir)
+
+    def install_health_probe(self) -> None:
+        """Put the static health probe where the compose file mounts it (.swiftdeploy/health-probe), when
+        it mounts it: a bind mount of a missing file would make the engine create a directory there."""
+        if HEALTH_PROBE_MOUNT not in self.compose_file.read_text():
+            return
+        from ..tools import health_probe_binary
+
+        install_file(Path(health_probe_binary()), self.state_dir / "health-probe", mode=0o755)
 
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)
@@ -79,6 +101,14 @@ class ComposeRuntime(EngineImages):
         entries = (engine.containers(f"{PROJECT_LABEL}={self.project}")
                    or engine.containers(f"{COMPOSE_PROJECT_LABEL}={self.project}"))
         return [container_from_list_entry(entry, engine.inspect_container) for entry in entries]
+
+    def unready_reason(self, service: str) -> str:
+        """Why a service's container is not ready: its last health answers and its last log lines."""
+        found = [c for c in self.containers() if c.compose_service == service]
+        if not found:
+            return "no container was created"
+        newest = max(found, key=lambda c: c.created)
+        return why_unready(engine.inspect_container(newest.id) or {}, engine.container_logs(newest.id))
 
     def remove(self, container_ids) -> None:
         self.settle()
@@ -115,6 +145,20 @@ class ComposeRuntime(EngineImages):
         """The /metrics text of a track: one container per track here (`container_id` may be an orphan's)."""
         command = ["/app/scrape"]
         return [_checked(self.exec_container(container_id, command) if container_id else self.exec(service, command))]
+
+
+def why_unready(inspected: dict, log_lines: list[str]) -> str:
+    """`last answers: ...; last log lines: ...` from a container's inspect answer and output (one line)."""
+    state = inspected.get("State") or {}
+    answers = [" ".join(str(entry.get("Output", "")).split())[:120] or f"exit {entry.get('ExitCode')}"
+               for entry in ((state.get("Health") or {}).get("Log") or [])[-3:]]
+    parts = []
+    if state.get("Status") in ("exited", "dead"):
+        parts.append(f"it exited with {state.get('ExitCode')}")
+    parts.append(f"last answers: {' | '.join(answers)}" if answers else "no health answer yet")
+    lines = [" ".join(line.split())[:160] for line in log_lines[-5:]]
+    parts.append(f"last log lines: {' | '.join(lines)}" if lines else "it printed nothing")
+    return "; ".join(parts)
 
 
 def _checked(result: subprocess.CompletedProcess) -> str:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from .. import api as engine
+from ...model.manifest import BUNDLED
 from ...state import APP_HASH_LABEL, ImageFact
 
 
@@ -15,10 +16,17 @@ class EngineImages:
             facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL))
         return facts
 
-    def build(self, root: Path, references, source_hash: str) -> str:
+    def build(self, root: Path, references, source_hash: str, source=BUNDLED) -> str:
         from ..build import build
 
-        return build(root, references, source_hash)
+        return build(root, references, source_hash, source)
+
+    def pull(self, references, credentials_dir: Path = Path(".swiftdeploy/registries")) -> None:
+        """Pull each image, with the credentials kept for its registry (else the engine client's login)."""
+        from ..registry import credentials
+
+        for reference in references:
+            engine.pull_image(reference, credentials(reference, credentials_dir))
 
     def tag(self, image_id: str, reference: str) -> None:
         engine.tag_image(image_id, *engine.split_reference(reference))
