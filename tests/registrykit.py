@@ -278,11 +278,14 @@ def build(client, spec: ImageSpec, version: str, base_image: str | None = None):
                 pytest.fail(f"{source} is missing (scripts/setup extracts it); the {spec.name} image needs it")
             shutil.copy2(source, context / name)
         context_hash = _context_hash(context, buildargs, base_id)
-        found = client.images.list(filters={"label": f"{HASH_LABEL}={context_hash}"})
-        if found:
-            image = found[0]
-            image.tag(*_split_ref(cache_ref))
-            return image, True, time.monotonic() - start
+        # The cache tag, checked by its label: a search by label alone would also find an image built FROM
+        # this one (labels are inherited), such as a test's own derived image.
+        try:
+            cached = client.images.get(cache_ref)
+        except docker.errors.ImageNotFound:
+            cached = None
+        if cached is not None and (cached.labels or {}).get(HASH_LABEL) == context_hash:
+            return cached, True, time.monotonic() - start
         try:
             image, _ = client.images.build(path=str(context), tag=cache_ref, buildargs=buildargs,
                                            labels={HASH_LABEL: context_hash}, rm=True, forcerm=True, pull=False)

@@ -279,9 +279,15 @@ def test_nginx_marks_the_track_that_answered_whatever_the_app_claims(serve, trac
     stable.claims, canary.claims = "canary", "stable"  # an app with its own idea of X-Mode
     live = serve(manifest_in("canary", weight=50))
     answers = [fresh_get(live.url + "/") for _ in range(40)]
-    assert all(r.headers["X-Mode"] == r.json()["track"] for r in answers)
+    assert all(r.headers[proxy.PIN_HEADER] == r.json()["track"] for r in answers)
     assert {r.json()["track"] for r in answers} == {"stable", "canary"}
-    assert "X-SwiftDeploy-Upstream" not in answers[0].headers
+    # The canary says X-Mode: canary for any app (SPEC A-5), over its app's "stable"; stable passes its app's
+    # own X-Mode through (N-3): here the app's false "canary", and nothing from an app that sends none.
+    assert {r.headers["X-Mode"] for r in answers} == {"canary"}
+    stable.claims = None
+    pinned = [requests.get(live.url + "/", headers={"Connection": "close", proxy.PIN_HEADER: "stable"}, timeout=10)
+              for _ in range(5)]
+    assert all("X-Mode" not in r.headers and r.headers[proxy.PIN_HEADER] == "stable" for r in pinned)
 
 
 def test_the_pin_header_beats_the_cookie(serve, tracks):
@@ -372,7 +378,7 @@ def test_a_websocket_on_a_websocket_path_is_passed_through_both_ways(tmp_path, t
             while b"\r\n\r\n" not in answer:
                 answer += client.recv(4096)
             assert answer.startswith(b"HTTP/1.1 101"), answer
-            assert b"X-Mode: stable" in answer  # nginx marks the track here too
+            assert b"X-SwiftDeploy-Track: stable" in answer  # nginx marks the track here too
             for text in (b"hello", b"again"):
                 mask = b"\x01\x02\x03\x04"
                 client.sendall(bytes([0x81, 0x80 | len(text)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text)))

@@ -38,6 +38,7 @@ class FakeWorld:
         self.kill_at: int | None = None
         self.unhealthy_versions: set[str] = set()
         self.violations: list[str] = []
+        self.fetched: list[str] = []  # "pull" and "build", in order: what brought images here
         self._ids = itertools.count(1)
 
     def tick(self, what: str = "") -> None:
@@ -172,11 +173,13 @@ class FakeRuntime:
 
     def pull(self, references) -> None:
         self.world.tick("pull")
+        self.world.fetched.append("pull")
         for reference in references:
             self.world.images[reference] = ImageFact(id="sha256:" + "p" * 64)
 
     def build(self, root, references, source_hash: str, source=None) -> str:
         self.world.tick("build")
+        self.world.fetched.append("build")
         image_id = "sha256:" + source_hash.ljust(64, "0")
         for reference in references:
             self.world.images[reference] = ImageFact(id=image_id, app_hash=source_hash)

@@ -8,7 +8,7 @@ means a run of consecutive answers from the new generation, not the first one.
 
 A request can pin its track (X-SwiftDeploy-Track), so a routing is confirmed track by track whatever
 the weights: a canary at weight 1 is checked as surely as one at 100. nginx itself marks which track
-answered (X-Mode, set by each track's own server in nginx.conf), so this holds for any app; the version
+answered (X-SwiftDeploy-Track, set by each track's own server in nginx.conf), so this holds for any app; the version
 is checked where the app says it (the bundled app's JSON body).
 """
 
@@ -32,7 +32,7 @@ class ProxyError(SwiftDeployError):
 class Answer:
     status: int
     generation: str | None
-    track: str  # "canary" when nginx marked the response X-Mode: canary, else "stable"
+    track: str  # the track nginx marked the response with (X-SwiftDeploy-Track)
     version: str | None  # what the app says it runs (the bundled app's JSON body); None for other apps
 
     @property
@@ -58,7 +58,7 @@ def ask(public_url: str, track: str | None = None, path: str = "/") -> Answer:
         except (ValueError, AttributeError):
             pass
     return Answer(status=response.status_code, generation=response.headers.get("X-Config-Generation"),
-                  track="canary" if response.headers.get("X-Mode") == "canary" else "stable", version=version)
+                  track=response.headers.get(PIN_HEADER, "stable"), version=version)
 
 
 def served_generation(public_url: str) -> str | None:

@@ -2,8 +2,9 @@
 
 nginx writes one JSON object per request to a file in the stack's log volume. SwiftDeploy reads only what
 was appended since its last read (an offset, kept by the reader), inside the nginx container: the log is
-never exposed. A request counts for the track that answered it (the canary marks its answers X-Mode:
-canary); one nginx answered itself (no track could) counts for neither and is reported as unserved.
+never exposed. A request counts for the track that answered it (each track's own server in nginx.conf marks
+its answers: the log's `mode`); one nginx answered itself (no track could) counts for neither and is reported
+as unserved.
 """
 
 import json

@@ -395,6 +395,13 @@ def _own_service_problems(document: dict) -> list[str]:
     if user in ROOT_USERS and not svc.get("allow_root"):
         problems.append(f"services/user: {svc['user']} runs the app as root; set services/allow_root: true to accept "
                         "that (a process that breaks out of its container as root owns the host), or name a non-root uid")
+    named = {"services/env": svc.get("env"), "services/volumes": svc.get("volumes"),
+             "services/build/args": (svc.get("build") or {}).get("args") if isinstance(svc.get("build"), dict) else None}
+    for path, mapping in named.items():
+        for key in (mapping or {}):
+            if not isinstance(key, str):
+                problems.append(f"{path}: the key {_show(key)} is not a name (YAML reads unquoted yes/no/on/off "
+                                "as booleans and digits as numbers: quote it)")
     secret_names = svc.get("secrets", [])
     for name in sorted({n for n in secret_names if secret_names.count(n) > 1}):
         problems.append(f"services/secrets: {name} is listed twice")
