@@ -49,6 +49,8 @@ class Container:
 class ImageFact:
     id: str | None  # None: no such image
     app_hash: str | None = None  # which app/ sources it was built from (io.swiftdeploy.app-hash)
+    user: str | None = None  # the USER it runs as unless told otherwise ("" or None: root)
+    digest: str | None = None  # repository@sha256:... when it came from a registry
 
 
 @dataclass(frozen=True)

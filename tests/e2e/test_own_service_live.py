@@ -222,7 +222,7 @@ def test_a_scratch_image_from_the_users_dockerfile_is_built_once_and_a_track_tha
         tmp_path, cleanup):
     require_engine()
     project = own_project(tmp_path, cleanup, "local/site:1", 8080, "/healthz",
-                          services={"build": {"context": "site"},
+                          services={"build": {"context": "site"}, "volumes": {"uploads": "/data"},
                                     "health": {"path": "/healthz", "interval_seconds": 1, "retries": 2,
                                                "start_period_seconds": 0}})
     scratch_site(project, "one\n")
@@ -232,6 +232,13 @@ def test_a_scratch_image_from_the_users_dockerfile_is_built_once_and_a_track_tha
 
     assert requests.get(public_url(project) + "/", timeout=10).text == "one\n"
     assert "build" not in ok(swiftdeploy(project, "deploy")).stdout  # unchanged inputs: nothing to do
+    planned = swiftdeploy(project, "plan")
+    assert planned.returncode == 0 and "No changes" in planned.stdout, planned.stdout
+    assert "Data: uploads (/data) outlive every change; a rollback returns to an older image, not to older data." \
+        in planned.stdout
+    mounts = {m["Destination"]: m for m in container_of(project, "stable")["Mounts"]}
+    assert mounts["/data"]["Name"] == f"{manifest_of(project).project}-uploads"
+    assert mounts["/.swiftdeploy/health"]["RW"] is False
 
     edit(project, version="2", health__path="/missing")
     broken = swiftdeploy(project, "deploy", timeout=300)

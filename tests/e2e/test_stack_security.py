@@ -100,7 +100,7 @@ def test_the_app_image_is_under_300_mb(project):
 def test_validate_passes_on_the_running_stack_and_names_a_taken_port(project, tmp_path):
     result = ok(doit(project, "validate"))
     lines = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
-    assert len(lines) == 7 and all(line.startswith("PASS") for line in lines), result.stdout
+    assert len(lines) == 8 and all(line.startswith("PASS") for line in lines), result.stdout
     assert "held by this stack's nginx" in result.stdout
 
     other = make_project(tmp_path / "other")

@@ -39,6 +39,7 @@ class FakeWorld:
         self.unhealthy_versions: set[str] = set()
         self.violations: list[str] = []
         self.fetched: list[str] = []  # "pull" and "build", in order: what brought images here
+        self.image_user = "10001"  # the USER of the images pulls and builds bring
         self._ids = itertools.count(1)
 
     def tick(self, what: str = "") -> None:
@@ -175,19 +176,20 @@ class FakeRuntime:
         self.world.tick("pull")
         self.world.fetched.append("pull")
         for reference in references:
-            self.world.images[reference] = ImageFact(id="sha256:" + "p" * 64)
+            self.world.images[reference] = ImageFact(id="sha256:" + "p" * 64, user=self.world.image_user)
 
     def build(self, root, references, source_hash: str, source=None) -> str:
         self.world.tick("build")
         self.world.fetched.append("build")
         image_id = "sha256:" + source_hash.ljust(64, "0")
         for reference in references:
-            self.world.images[reference] = ImageFact(id=image_id, app_hash=source_hash)
+            self.world.images[reference] = ImageFact(id=image_id, app_hash=source_hash, user=self.world.image_user)
         return image_id
 
     def tag(self, image_id: str, reference: str) -> None:
         self.world.tags[reference] = image_id
-        self.world.images[reference] = ImageFact(id=image_id)
+        users = [fact.user for fact in self.world.images.values() if fact.id == image_id]
+        self.world.images[reference] = ImageFact(id=image_id, user=users[0] if users else None)
 
     def untag(self, reference: str) -> None:
         self.world.tags.pop(reference, None)

@@ -93,3 +93,15 @@ def fake_version(root, world):
     from test_converge import fake_stack
 
     return fake_stack(root, world).manifest.services.version
+
+
+def test_an_image_that_runs_as_root_is_refused_before_it_starts_unless_the_manifest_allows_it(tmp_path):
+    root, world = own_project(tmp_path), FakeWorld()
+    world.image_user = ""  # no USER in the image: root
+    with pytest.raises(SwiftDeployError, match=r"image registry.example:5000/team/site:1 runs as root \(its USER is unset\)"):
+        operate(root, world, "deploy")
+    assert not any(c.role == "stable" for c in world.containers.values())
+    text = (root / "manifest.yaml").read_text().replace("  build: false\n", "  build: false\n  allow_root: true\n")
+    (root / "manifest.yaml").write_text(text)
+    operate(root, world, "deploy")
+    assert_converged(root, world, "stable", "1.0.0")

@@ -148,8 +148,10 @@ class Operation:
             raise OperationError("the stable track was confirmed, yet the engine shows no ready stable container")
         tag = release_tag(spec.image, spec.version, image_id)
         stack.runtime.tag(image_id, tag)
+        digest = stack.runtime.images([spec.image])[spec.image].digest
         dropped = stack.releases.record(Release(version=spec.version, image=spec.image, image_id=image_id, tag=tag,
-                                                operation=self.name, op_id=op_id, confirmed_at=utc_timestamp()))
+                                                operation=self.name, op_id=op_id, confirmed_at=utc_timestamp(),
+                                                digest=digest))
         for old in dropped:
             stack.runtime.untag(old.tag)
 

@@ -238,9 +238,17 @@ class _Planner:
                      if source is None and ":release-" not in ref and self.images.get(ref) is None)
 
     def require_image(self, spec) -> None:
-        if (spec.role in APP_TRACKS and spec.image not in self.building + self.pulling
-                and self.images.get(spec.image) is None):
+        if spec.role not in APP_TRACKS:
+            return
+        if spec.image not in self.building + self.pulling and self.images.get(spec.image) is None:
             raise PlanError(f"image {spec.image} is not present here (deploy builds or pulls it)")
+        services = self.target.manifest.services
+        fact = self.observed.images.get(spec.image)
+        if (fact is not None and fact.id is not None and not services.bundled and services.user is None
+                and not services.allow_root and (fact.user or "root").partition(":")[0] in ("", "0", "root")):
+            raise PlanError(f"image {spec.image} runs as root (its USER is {fact.user or 'unset'}); set services.user "
+                            "to a non-root uid, or allow_root: true to accept the risk (a process that breaks out of "
+                            "its container as root owns the host)")
 
     # -- steps ----------------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class Release:
     operation: str  # deploy | promote:stable
     op_id: str
     confirmed_at: str
+    digest: str | None = None  # repository@sha256:... of an image that came from a registry
 
 
 def release_tag(image: str, version: str, image_id: str) -> str:

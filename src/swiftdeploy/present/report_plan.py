@@ -45,6 +45,10 @@ def plan_report(stack: Stack) -> PlanReport:
         lines += [f"  {number}. {step.describe()}" for number, step in enumerate(steps, 1)]
         lines.append("")
     changes = bool(diffs or steps)
+    volumes = stack.manifest.services.volumes
+    if volumes:
+        lines.append(f"Data: {', '.join(f'{name} ({path})' for name, path in volumes)} outlive every change; "
+                     "a rollback returns to an older image, not to older data.")
     if changes:
         lines.append("Run ./swiftdeploy deploy (doit deploy) to apply them.")
     else:

@@ -12,8 +12,12 @@ class EngineImages:
         facts = {}
         for reference in dict.fromkeys(references):
             image = engine.inspect_image(reference)
-            labels = ((image or {}).get("Config") or {}).get("Labels") or {}
-            facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL))
+            config = (image or {}).get("Config") or {}
+            labels = config.get("Labels") or {}
+            repository = engine.split_reference(reference)[0]
+            digests = [d for d in (image or {}).get("RepoDigests") or [] if d.startswith(repository + "@")]
+            facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL),
+                                         user=config.get("User"), digest=digests[0] if digests else None)
         return facts
 
     def build(self, root: Path, references, source_hash: str, source=BUNDLED) -> str:
