@@ -110,7 +110,7 @@ def test_validate_passes_on_the_running_stack_and_names_a_taken_port(project, tm
     refused = doit(other, "validate")
     assert refused.returncode == 1
     assert f"FAIL  nginx port is free or held by this stack: port {taken} is already in use" in refused.stdout
-    assert "swiftdeploy: validate: 1 of 7 checks failed" in refused.stderr
+    assert "swiftdeploy: validate: 1 of 8 checks failed" in refused.stderr
 
 
 def test_the_access_log_is_a_real_file_in_the_named_volume(project):
