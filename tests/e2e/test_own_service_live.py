@@ -38,7 +38,7 @@ def remove_test_images() -> None:
 
     for image in client().images.list():
         for tag in image.tags:
-            if tag.startswith("local/") or (tag.startswith(REGISTRY_PREFIX) and ":release-" in tag):
+            if tag.removeprefix("localhost/").removeprefix("docker.io/").startswith("local/") or (tag.startswith(REGISTRY_PREFIX) and ":release-" in tag):
                 try:
                     client().images.remove(tag)
                 except docker.errors.APIError as err:
@@ -218,6 +218,7 @@ def scratch_site(project: Path, page: str) -> None:
                                      'ENTRYPOINT ["/httpd", "httpd", "-f", "-p", "8080", "-h", "/www"]\n')
 
 
+@pytest.mark.every_engine
 def test_a_scratch_image_from_the_users_dockerfile_is_built_once_and_a_track_that_never_gets_healthy_says_why(
         tmp_path, cleanup):
     require_engine()
@@ -249,6 +250,7 @@ def test_a_scratch_image_from_the_users_dockerfile_is_built_once_and_a_track_tha
     assert requests.get(public_url(project) + "/", timeout=10).text == "one\n"  # version 1 still serves
 
 
+@pytest.mark.every_engine
 @pytest.mark.parametrize("change, problem", [
     ({"build": {"context": "nowhere"}}, "services build context nowhere: no such directory"),
     ({"secrets": ["API_KEY"]}, "services/secrets: API_KEY: .swiftdeploy/secrets/API_KEY is missing"),
