@@ -105,6 +105,26 @@ def read_history_key(directory: str | Path = SECRETS_DIR) -> bytes:
 
 
 APP_SECRETS_DIR = "secrets"
+SECRETS_KEY = "secrets.key"
+
+
+def secrets_digest(values: dict[str, str], directory: str | Path = SECRETS_DIR) -> str:
+    """A digest of the secret values, keyed with .swiftdeploy/secrets.key (made once, 0600), so the label
+    that carries it says whether the values changed and nothing that could be guessed back from it."""
+    import hashlib
+    import hmac
+    import json
+
+    path = Path(directory) / SECRETS_KEY
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    key = path.read_text().strip().encode()
+    return hmac.new(key, json.dumps(sorted(values.items())).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def read_app_secrets(names, directory: str | Path = SECRETS_DIR) -> dict[str, str]:

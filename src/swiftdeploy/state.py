@@ -8,6 +8,7 @@ PROJECT_LABEL = "io.swiftdeploy.project"
 ROLE_LABEL = "io.swiftdeploy.role"
 SPEC_LABEL = "io.swiftdeploy.spec"
 VERSION_LABEL = "io.swiftdeploy.version"
+SECRETS_LABEL = "io.swiftdeploy.secrets"  # a keyed digest of the app's secret values (never the values)
 APP_HASH_LABEL = "io.swiftdeploy.app-hash"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -28,6 +29,7 @@ class Container:
     health: str | None  # healthy | unhealthy | starting; None when it has no healthcheck
     created: int = 0
     compose_service: str | None = None
+    secrets_digest: str | None = None  # what SECRETS_LABEL said when the container was made
 
     @property
     def ready(self) -> bool:
@@ -83,7 +85,8 @@ def container_from_list_entry(entry: Mapping, inspect=None) -> Container:
     return Container(
         id=entry["Id"], name=str(names[0]).lstrip("/"), role=role, spec=labels.get(SPEC_LABEL),
         version=labels.get(VERSION_LABEL), image_id=str(entry.get("ImageID") or ""), state=state, health=health,
-        created=int(entry.get("Created") or 0), compose_service=labels.get(COMPOSE_SERVICE_LABEL))
+        created=int(entry.get("Created") or 0), compose_service=labels.get(COMPOSE_SERVICE_LABEL),
+        secrets_digest=labels.get(SECRETS_LABEL))
 
 
 def health_from_inspect(answer: Mapping | None) -> str | None:

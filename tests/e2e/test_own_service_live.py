@@ -132,6 +132,16 @@ def test_httpbin_from_the_registry_deploys_rolls_out_and_a_failing_canary_is_rol
     assert stable["State"]["Health"]["Log"][-1]["Output"].strip() == f"GET {one.health_path}: 200"
     import requests
 
+    # a rotated secret: plan shows it, deploy replaces the track (through a carrier, as any change) with it
+    keep_private(project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", SECRET_VALUE + "-rotated\n")
+    planned = swiftdeploy(project, "plan")
+    outputs.append(planned.stdout + planned.stderr)
+    assert planned.returncode == 2 and "it started with other secret values" in planned.stdout, planned.stdout
+    rotated = ok(swiftdeploy(project, "deploy"))
+    outputs.append(rotated.stdout + rotated.stderr)
+    env = dict(line.split("=", 1) for line in container_of(project, "stable")["Config"]["Env"])
+    assert env["DB_PASSWORD"] == SECRET_VALUE + "-rotated"
+    assert swiftdeploy(project, "plan").returncode == 0
     answer = requests.get(public_url(project) + "/get", timeout=10)
     assert answer.status_code == 200 and answer.headers["X-SwiftDeploy-Track"] == "stable" and "X-Mode" not in answer.headers
 

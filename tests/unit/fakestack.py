@@ -40,6 +40,7 @@ class FakeWorld:
         self.violations: list[str] = []
         self.fetched: list[str] = []  # "pull" and "build", in order: what brought images here
         self.image_user = "10001"  # the USER of the images pulls and builds bring
+        self.secrets_digest: str | None = None  # what compose fills into io.swiftdeploy.secrets (None: no secrets)
         self._ids = itertools.count(1)
 
     def tick(self, what: str = "") -> None:
@@ -139,7 +140,8 @@ class FakeRuntime:
         container = Container(id=f"c{next(world._ids)}", name=f"p-{name}-1", role=labels.get("io.swiftdeploy.role"),
                               spec=labels.get("io.swiftdeploy.spec"), version=version, image_id=image.id,
                               state="running", health=("healthy" if healthy else "unhealthy") if has_check else None,
-                              compose_service=name)
+                              compose_service=name,
+                              secrets_digest=world.secrets_digest if "io.swiftdeploy.secrets" in labels else None)
         world.containers[container.id] = container
         world.started[container.id] = world.ticks
         if name == "nginx":
@@ -171,6 +173,9 @@ class FakeRuntime:
 
     def settle(self) -> tuple:
         return ()
+
+    def secrets_digest(self) -> str | None:
+        return self.world.secrets_digest
 
     def pull(self, references) -> None:
         self.world.tick("pull")

@@ -105,3 +105,30 @@ def test_an_image_that_runs_as_root_is_refused_before_it_starts_unless_the_manif
     (root / "manifest.yaml").write_text(text)
     operate(root, world, "deploy")
     assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_a_rotated_secret_is_a_new_container_through_the_canary_safe_replacement(tmp_path):
+    root, world = own_project(tmp_path), FakeWorld()
+    text = (root / "manifest.yaml").read_text().replace("  build: false\n", "  build: false\n  secrets: [DB_PASSWORD]\n")
+    (root / "manifest.yaml").write_text(text)
+    secret = root / ".swiftdeploy" / "secrets" / "DB_PASSWORD"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("one")
+    secret.chmod(0o600)
+    world.secrets_digest = "digest-one"
+    deployed(root, world)
+    [before] = [c.id for c in world.containers.values() if c.role == "stable"]
+    operate(root, world, "deploy")
+    assert [c.id for c in world.containers.values() if c.role == "stable"] == [before]  # same values: nothing
+    world.secrets_digest = "digest-two"  # the file changed: compose would fill in another digest
+    from test_converge import fake_stack
+    from swiftdeploy.converge.plan import drift
+
+    stack = fake_stack(root, world)
+    said = drift(stack.desired(), stack.observe([STABLE_IMAGE]), stack.desired, "digest-two")
+    assert any("it started with other secret values" in line for line in said), said
+    operate(root, world, "deploy")
+    [after] = [c for c in world.containers.values() if c.role == "stable"]
+    assert after.id != before and after.secrets_digest == "digest-two"
+    assert world.violations == []  # traffic moved to a carrier first: nothing routed to a container going away
+    assert_converged(root, world, "stable", "1.0.0")

@@ -41,12 +41,13 @@ class Executor:
         run_gate(self.stack, domain, self.operation, self.say)
 
     def plan(self, target: Desired, gates=(), *, builds: dict | None = None, strict: bool = False) -> list[Step]:
+        digest = getattr(self.stack.runtime, "secrets_digest", None)
         references = [target.services[track].image for track in target.tracks]
         observed = self.stack.observe(references)
         if self.first_observed is None:
             self.first_observed = observed
         return plan(target, observed, self.stack.desired, gates=[g for g in gates if g not in self.passed],
-                    builds=builds, strict=strict)
+                    builds=builds, strict=strict, secrets_digest=digest() if digest and strict else None)
 
     def converge(self, target: Desired, gates=(), *, builds: dict | None = None, strict: bool = False,
                  planned: list[Step] | None = None) -> None:

@@ -103,15 +103,17 @@ LOAD_STEPS = (BuildImages, PullImages, StartService, StartStack)  # what the inf
 
 
 def plan(target: Desired, observed: Observed, variant: Callable[[Manifest], Desired], *,
-         gates: Sequence[str] = (), builds: dict | None = None, strict: bool = False) -> list[Step]:
+         gates: Sequence[str] = (), builds: dict | None = None, strict: bool = False,
+         secrets_digest: str | None = None) -> list[Step]:
     """The steps from observed to target.
 
     `variant` renders a manifest (intermediate states are manifests too). `builds` maps each build source
     (BUNDLED, or the user's Build) to the hash of the inputs its images must be built from (None: never
     build or pull). `strict` also replaces a container whose image reference now names another image (a
-    rebuilt tag): deploy converges that, a promotion leaves it.
+    rebuilt tag): deploy converges that, a promotion leaves it; with `secrets_digest` (the app's secret values
+    now) it also replaces an app container started with other values (a rotated secret).
     """
-    planner = _Planner(target, observed, variant, builds, strict)
+    planner = _Planner(target, observed, variant, builds, strict, secrets_digest)
     steps = planner.steps()
     if "canary" in gates:
         steps.insert(0, AskGate("canary"))
@@ -123,9 +125,10 @@ def plan(target: Desired, observed: Observed, variant: Callable[[Manifest], Desi
     return steps
 
 
-def drift(target: Desired, observed: Observed, variant: Callable[[Manifest], Desired]) -> list[str]:
+def drift(target: Desired, observed: Observed, variant: Callable[[Manifest], Desired],
+          secrets_digest: str | None = None) -> list[str]:
     """What differs between the engine and the manifest, one line per container or config."""
-    planner = _Planner(target, observed, variant, None, strict=True)
+    planner = _Planner(target, observed, variant, None, strict=True, secrets_digest=secrets_digest)
     lines = []
     for role, spec in target.services.items():
         container = planner.primary.get(role)
@@ -150,8 +153,10 @@ def drift(target: Desired, observed: Observed, variant: Callable[[Manifest], Des
 
 
 class _Planner:
-    def __init__(self, target: Desired, observed: Observed, variant, builds: dict | None, strict: bool):
+    def __init__(self, target: Desired, observed: Observed, variant, builds: dict | None, strict: bool,
+                 secrets_digest: str | None = None):
         self.target, self.variant, self.observed, self.strict = target, variant, observed, strict
+        self.secrets_digest = secrets_digest if strict else None
         self.images = {ref: fact.id for ref, fact in observed.images.items()}
         self.builds = self._builds(builds)
         self.building = tuple(ref for step in self.builds for ref in step.references)
@@ -185,7 +190,11 @@ class _Planner:
     def _matches(self, container: Container, spec) -> bool:
         if container.spec != spec.spec:
             return False
-        if container.id == NEW or not self.strict or spec.image not in self.images:
+        if container.id == NEW or not self.strict:
+            return True
+        if self.secrets_digest is not None and spec.role in APP_TRACKS and container.secrets_digest != self.secrets_digest:
+            return False
+        if spec.image not in self.images:
             return True  # images are compared only for the app tracks, the ones the stack builds
         return spec.image not in self.building and container.image_id == self.images[spec.image]
 
@@ -196,6 +205,8 @@ class _Planner:
             return "its definition differs from the manifest's (a changed setting, or made by hand)"
         if spec.image in self.images and (container.image_id != self.images[spec.image] or spec.image in self.building):
             return f"runs another image than {spec.image} is now"
+        if self.secrets_digest is not None and spec.role in APP_TRACKS and container.secrets_digest != self.secrets_digest:
+            return "it started with other secret values (a secret in .swiftdeploy/secrets/ changed)"
         return {"exited": "stopped", "created": "created but not started"}.get(container.condition,
                                                                                 container.condition)
 

@@ -101,7 +101,8 @@ class PrometheusSource:
             raise PrometheusError(f"{where} answered a JSON {type(answer).__name__}, not an object")
         if status != 200 or answer.get("status") != "success":
             why = answer.get("error") or answer.get("status") or "no error given"
-            raise PrometheusError(f"{where} refused the query (HTTP {status}, {answer.get('errorType', '?')}): "
+            kind = " ".join(str(answer.get("errorType", "?")).split())[:40] or "?"
+            raise PrometheusError(f"{where} refused the query (HTTP {status}, {kind}): "
                                   f"{' '.join(str(why).split())[:200]}")
         data = answer.get("data")
         if not isinstance(data, dict) or data.get("resultType") != "vector" or not isinstance(data.get("result"), list):

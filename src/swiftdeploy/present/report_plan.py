@@ -29,9 +29,11 @@ def plan_report(stack: Stack) -> PlanReport:
     diffs = file_diffs(stack, target.outputs)
     references = [target.services[track].image for track in target.tracks]
     observed = stack.observe(references)
+    digest = getattr(stack.runtime, "secrets_digest", None)
+    digest = digest() if digest else None
     steps = plan(target, observed, stack.desired, gates=("infra",),
-                 builds=source_hashes(target.manifest, stack.root), strict=True)
-    differences = drift(target, observed, stack.desired)
+                 builds=source_hashes(target.manifest, stack.root), strict=True, secrets_digest=digest)
+    differences = drift(target, observed, stack.desired, digest)
     if diffs:
         lines.append("Generated files that would change:")
         lines += diffs

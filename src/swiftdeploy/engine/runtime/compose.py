@@ -62,13 +62,22 @@ class ComposeRuntime(EngineImages):
             return
         argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait=wait, wait_seconds=wait_seconds)
         self.install_health_probe()
+        values = self.secret_values()
         run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120,
-            env=self.secret_values())
+            env={**values, "SWIFTDEPLOY_SECRETS_DIGEST": self.secrets_digest(values)})
 
     def secret_values(self) -> dict[str, str]:
         from ...secrets import read_app_secrets
 
         return read_app_secrets(self.secrets, self.state_dir)
+
+    def secrets_digest(self, values: dict[str, str] | None = None) -> str | None:
+        """The keyed digest of the app's secret values now (None: the app has no secrets)."""
+        from ...secrets import secrets_digest
+
+        if not self.secrets:
+            return None
+        return secrets_digest(self.secret_values() if values is None else values, self.state_dir)
 
     def install_health_probe(self) -> None:
         """Put the static health probe where the compose file mounts it (.swiftdeploy/health-probe), when
