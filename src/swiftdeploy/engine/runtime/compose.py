@@ -64,7 +64,7 @@ class ComposeRuntime(EngineImages):
         self.install_health_probe()
         values = self.secret_values()
         run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120,
-            env={**values, "SWIFTDEPLOY_SECRETS_DIGEST": self.secrets_digest(values)})
+            env={**values, "SWIFTDEPLOY_SECRETS_DIGEST": self.secrets_digest(values) or ""})
 
     def secret_values(self) -> dict[str, str]:
         from ...secrets import read_app_secrets
