@@ -37,3 +37,32 @@ def test_promote_and_rollback_under_steady_load_drop_nothing(project):
     assert load.total >= 1000, load.outcomes
     assert load.failures() == {}, load.outcomes
     assert manifest_of(project).services.version == "1.1.0" and manifest_of(project).services.mode == "stable"
+
+
+def test_a_slow_request_in_flight_when_rollback_removes_the_canary_is_still_answered(project):
+    """rollback reroutes, then waits for nginx's old workers to finish what they took before removing the canary:
+    the request outlasts the engine's stop timeout (5 s), so the app's own graceful stop would not save it."""
+    import threading
+
+    ok(swiftdeploy(project, "deploy"))
+    ok(swiftdeploy(project, "promote", "canary"))
+    ok(swiftdeploy(project, "chaos", "slow", "--duration", "8"))
+    url, answers = public_url(project), []
+
+    def slow_request():
+        try:
+            answers.append(requests.get(url + "/", headers={"Connection": "close", "X-SwiftDeploy-Track": "canary"},
+                                        timeout=20))
+        except requests.RequestException as err:
+            answers.append(err)
+
+    in_flight = threading.Thread(target=slow_request)
+    in_flight.start()
+    time.sleep(1)
+    started = time.monotonic()
+    ok(swiftdeploy(project, "rollback"))
+    in_flight.join(timeout=30)
+    (answer,) = answers
+    assert not isinstance(answer, Exception), answer
+    assert answer.status_code == 200 and answer.json()["version"] == "1.1.0", answer.text
+    assert time.monotonic() - started >= 6, "rollback waited for the request the canary was still answering"

@@ -41,6 +41,8 @@ class FakeWorld:
         self.fetched: list[str] = []  # "pull" and "build", in order: what brought images here
         self.image_user = "10001"  # the USER of the images pulls and builds bring
         self.secrets_digest: str | None = None  # what compose fills into io.swiftdeploy.secrets (None: no secrets)
+        # the containers nginx's old workers route to after a reload, until a drain says they have finished
+        self.draining: dict[str, str] = {}  # container id -> name
         self._ids = itertools.count(1)
 
     def tick(self, what: str = "") -> None:
@@ -82,6 +84,19 @@ class FakeWorld:
         for service, backup in self.pool(None):
             if not backup and not self.reachable(self.by_service(service)):
                 self.violations.append(f"before {when or 'the end'}: nginx routes to {service}, which cannot answer")
+        for container_id, name in self.draining.items():
+            container = self.containers.get(container_id)
+            if container is None or not container.ready:
+                self.violations.append(f"before {when or 'the end'}: an old nginx worker still routes to {name}, "
+                                       "which is gone")
+        self.draining = {i: n for i, n in self.draining.items() if i in self.containers}
+
+    def routed_containers(self) -> dict[str, str]:
+        """The containers the served config routes to (not as a backup) and reaches: id -> name."""
+        if self.served is None or self.nginx() is None:
+            return {}
+        routed = [self.by_service(service) for service, backup in self.pool(None) if not backup]
+        return {c.id: c.name for c in routed if self.reachable(c)}
 
     def reachable(self, container: Container | None) -> bool:
         return (container is not None and container.ready
@@ -216,8 +231,14 @@ class FakeProxy:
     def unreachable(self, tracks) -> tuple[str, ...]:
         return unreachable(self, tracks)
 
+    def drain(self, seconds: float) -> int:
+        self.world.tick("nginx drain")
+        self.world.draining = {}
+        return 0
+
     def reload(self, generation: str) -> None:
         self.world.tick("nginx reload")
+        self.world.draining.update(self.world.routed_containers())
         self.world.served = self.nginx_conf.read_text()
         self.world.loaded_at = self.world.ticks
         if generation_of(self.world.served) != generation:

@@ -85,6 +85,8 @@ class Executor:
         elif isinstance(step, PullImages):
             stack.runtime.pull(step.references)
         elif isinstance(step, StartService):
+            if step.replacing is not None and step.role in APP_TRACKS:
+                self.drain()
             files = [definition_file(step.target.manifest)] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
@@ -109,9 +111,22 @@ class Executor:
                 stack.proxy.reload(step.target.generation)
             proxy.confirm(stack.proxy, step.target.generation, dict(step.expect))
         elif isinstance(step, RemoveContainers):
+            if any(c.role in APP_TRACKS for c in step.containers):
+                self.drain()
             stack.runtime.remove([c.id for c in step.containers])
         else:  # pragma: no cover - a new step kind without an action is a bug
             raise TypeError(f"no action for {step!r}")
+
+    def drain(self) -> None:
+        """Before an app container stops: nginx's old workers finish what they took under the config before the
+        last reload (which may route there), up to the time a track has to answer."""
+        if not any(c.role == "nginx" and c.state == "running" for c in self.stack.runtime.containers()):
+            return
+        seconds = self.stack.manifest.nginx.proxy_timeout + 1
+        left = self.stack.proxy.drain(seconds)
+        if left:
+            self.say(f"  nginx's old workers still hold requests {seconds} s after the reload (a long download "
+                     f"or a WebSocket); going on")
 
     def await_ready(self, services, seconds: float = 90) -> None:
         deadline = time.monotonic() + seconds

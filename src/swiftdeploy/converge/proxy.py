@@ -101,6 +101,33 @@ def reload(runtime, public_url: str, generation: str, confirm_seconds: float = 3
                          f"(expected {generation}); it kept its previous config: see `docker logs` of nginx")
 
 
+# Counts nginx's old workers. "dow[n]" keeps the shell's and grep's own command lines out of the count.
+OLD_WORKERS = ["sh", "-c", "grep -ls 'worker process is shutting dow[n]' /proc/[0-9]*/cmdline | wc -l"]
+
+
+def old_workers(runtime) -> int | None:
+    """How many of nginx's workers are finishing the requests they took under an earlier config (None: nginx
+    cannot be asked)."""
+    result = runtime.exec("nginx", OLD_WORKERS)
+    count = result.stdout.strip()
+    return int(count) if result.returncode == 0 and count.isdigit() else None
+
+
+def drain(runtime, seconds: float, grace: float = 1.0) -> int:
+    """Wait until no old worker is left: until then a request an old worker took may still reach a container
+    that the current config no longer routes to. What it returns: the old workers still at it after `seconds`
+    (a slow download or a WebSocket); when nginx cannot be asked, it waits `grace` seconds and returns 0."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = old_workers(runtime)
+        if left is None:
+            time.sleep(grace)
+            return 0
+        if left == 0 or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
 class NginxProxy:
     """The stack's nginx: reached on its public port, reloaded with commands run in its container."""
 
@@ -121,6 +148,9 @@ class NginxProxy:
 
     def unreachable(self, tracks) -> tuple[str, ...]:
         return unreachable(self, tracks)
+
+    def drain(self, seconds: float) -> int:
+        return drain(self.runtime, seconds)
 
 
 def unreachable(proxy, tracks) -> tuple[str, ...]:
