@@ -190,3 +190,24 @@ def kill_promote_stable_after(project, steps: int, delay: float) -> str:
     process.wait(timeout=30)
     return (f"killed after {steps} steps + {delay:.2f} s ({journal_steps(project)} steps journaled"
             f"{'; it had finished before the kill' if finished else ''})")
+
+
+def nginx_errors(project: Path, last: int = 12) -> list[str]:
+    """The last error lines of the stack's nginx (its error_log is its stderr): why a request failed."""
+    import yaml
+
+    from swiftdeploy.engine.api import client
+
+    name = yaml.safe_load((project / "manifest.yaml").read_text())["project"]
+    lines = []
+    for container in containers(name):
+        if container.labels.get("com.docker.compose.service") == "nginx":
+            text = client().api.logs(container.id, stdout=False, stderr=True).decode(errors="replace")
+            lines += [line for line in text.splitlines() if any(f"[{level}]" in line for level in
+                                                                ("error", "crit", "alert", "emerg"))]
+    return lines[-last:]
+
+
+def dropped(load: SteadyLoad, project: Path) -> str:
+    """A failed zero-drop assertion's message: the outcomes and what nginx said about the failures."""
+    return "\n".join([str(dict(load.outcomes)), "nginx's last errors:", *nginx_errors(project)])

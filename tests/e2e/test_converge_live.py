@@ -9,7 +9,7 @@ import docker
 import pytest
 import requests
 
-from stackkit import (SteadyLoad, containers, kill_promote_stable_after, make_project, manifest_of, ok, public_url,
+from stackkit import (SteadyLoad, dropped, containers, kill_promote_stable_after, make_project, manifest_of, ok, public_url,
                       remove_everything, require_engine, swiftdeploy)
 from swiftdeploy.model.manifest_edit import set_fields
 
@@ -109,7 +109,7 @@ def test_sigkilled_promote_stable_then_rollback_returns_to_the_previous_release(
             assert not (project / ".swiftdeploy" / "journal.jsonl").exists(), where
     print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
     assert len(kills) == len(ROLLBACK_KILLS)
-    assert load.failures() == {}, load.outcomes
+    assert load.failures() == {}, dropped(load, project)
     assert load.total > 1000
 
 
@@ -128,7 +128,7 @@ def test_sigkilled_promote_stable_then_the_same_command_finishes_it(project):
             assert manifest_of(project).services.version == version, where
     print(f"\nkill points: {kills}\nload through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
     assert len(kills) == len(RERUN_KILLS)
-    assert load.failures() == {}, load.outcomes
+    assert load.failures() == {}, dropped(load, project)
 
 
 @pytest.mark.every_engine

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from stackkit import SteadyLoad, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from stackkit import SteadyLoad, dropped, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
@@ -35,7 +35,7 @@ def test_promote_and_rollback_under_steady_load_drop_nothing(project):
         time.sleep(1)
     print(f"\nsteady load through nginx: {load.total} requests, outcomes {dict(load.outcomes)}")
     assert load.total >= 1000, load.outcomes
-    assert load.failures() == {}, load.outcomes
+    assert load.failures() == {}, dropped(load, project)
     assert manifest_of(project).services.version == "1.1.0" and manifest_of(project).services.mode == "stable"
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from registrykit import forget_local, registry, registry_client, thirdparty_images  # noqa: F401 - fixtures
-from stackkit import SteadyLoad, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from stackkit import SteadyLoad, dropped, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
 
 pytestmark = pytest.mark.e2e
 
@@ -151,7 +151,7 @@ def test_httpbin_from_the_registry_deploys_rolls_out_and_a_failing_canary_is_rol
     outputs.append(rolled.stdout + rolled.stderr)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert "promoted: stable is now 2" in rolled.stdout
-    assert load.failures() == {} and load.total > 300, load.outcomes
+    assert load.failures() == {} and load.total > 300, dropped(load, project)
     verdicts = [r for r in history(project) if r["event"] == "rollout_verdict"]
     assert [v["weight"] for v in verdicts if v["verdict"] == "pass"][-1] == 100
     assert all(v["input"]["requests"] > 0 for v in verdicts if v["verdict"] == "pass")  # figures without /metrics
@@ -210,7 +210,7 @@ def test_prometheus_rolls_out_on_its_own_health_path(tmp_path, cleanup, registry
     with SteadyLoad(public_url(project)) as load:
         rolled = swiftdeploy(project, "rollout", timeout=300)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-    assert load.failures() == {} and load.total > 200, load.outcomes
+    assert load.failures() == {} and load.total > 200, dropped(load, project)
     assert container_of(project, "stable")["Image"] == two.image_id
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from chromiumkit import check_self_contained, screenshot
-from stackkit import SteadyLoad, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from stackkit import SteadyLoad, dropped, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
 from swiftdeploy.model.manifest_edit import set_fields
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +63,7 @@ def test_a_healthy_canary_walks_every_step_and_is_promoted_without_a_failed_requ
         result = swiftdeploy(project, "rollout", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "promoted: stable is now 1.1.0" in result.stdout
-    assert load.failures() == {} and load.total > 300, load.outcomes
+    assert load.failures() == {} and load.total > 300, dropped(load, project)
     services = manifest_of(project).services
     assert (services.mode, services.version) == ("stable", "1.1.0")
     assert [step["weight"] for step in events(project, "rollout_step")] == [20, 50, 100]
@@ -190,7 +190,7 @@ def test_status_shows_the_rollout_and_a_sigkilled_rollout_goes_on_when_run_again
         frame = ok(swiftdeploy(project, "status", "--once")).stdout
         assert re.search(r"rollout: step [23]/3 at (50|100)% for \d+ s; last verdicts: [a-z, ]*pass", frame), frame
         assert again.wait(timeout=300) == 0, (tmp_path / "again.out").read_text()
-    assert load.failures() == {} and load.total > 300, load.outcomes
+    assert load.failures() == {} and load.total > 300, dropped(load, project)
     services = manifest_of(project).services
     assert (services.mode, services.version) == ("stable", "1.1.0")
     assert "rollout" not in ok(swiftdeploy(project, "status", "--once")).stdout

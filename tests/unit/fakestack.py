@@ -60,23 +60,26 @@ class FakeWorld:
     def by_service(self, service: str) -> Container | None:
         return next((c for c in self.containers.values() if c.compose_service == service), None)
 
-    def pool(self, track: str | None) -> list[tuple[str, bool]]:
-        """(service, backup) servers a request pinned to track (None: unpinned) is sent to."""
+    def pool(self, track: str | None, served: str | None = None) -> list[tuple[str, bool]]:
+        """(service, backup) servers a request pinned to track (None: unpinned) is sent to, by the served config
+        (or the config text `served`)."""
+        served = served or self.served
         upstream = "app_pool"
-        mapped = re.search(r"map \$http_x_swiftdeploy_track \$track_pool \{(.*?)\}", self.served, re.S)
+        mapped = re.search(r"map \$http_x_swiftdeploy_track \$track_pool \{(.*?)\}", served, re.S)
         if track and mapped:
             for line in mapped[1].splitlines():
                 words = line.strip().rstrip(";").split()
                 if len(words) == 2 and words[0] == track:
                     upstream = words[1]
-        block = re.search(r"upstream " + upstream + r" \{(.*?)\}", self.served, re.S)[1]
+        block = re.search(r"upstream " + upstream + r" \{(.*?)\}", served, re.S)[1]
         # each pool server is a track's own server in nginx (a socket), which proxies to the track's container
-        return [(self.container_behind(m[1]), "backup" in m[2])
+        return [(self.container_behind(m[1], served), "backup" in m[2])
                 for m in re.finditer(r"server unix:/tmp/swiftdeploy-(\w+)\.sock([^;]*);", block)]
 
-    def container_behind(self, track: str) -> str:
-        block = re.search(r"upstream " + track + r"_containers \{(.*?)\}", self.served, re.S)[1]
-        return re.search(r"server ([\w-]+):\d+", block)[1]
+    def container_behind(self, track: str, served: str | None = None) -> str | None:
+        """The service a track's own server proxies to (None: the config has the socket, not the track)."""
+        block = re.search(r"upstream " + track + r"_containers \{(.*?)\}", served or self.served, re.S)
+        return re.search(r"server ([\w-]+):\d+", block[1])[1] if block else None
 
     def check_routing(self, when: str) -> None:
         if self.served is None or self.nginx() is None:
@@ -237,9 +240,20 @@ class FakeProxy:
         return 0
 
     def reload(self, generation: str) -> None:
-        self.world.tick("nginx reload")
-        self.world.draining.update(self.world.routed_containers())
-        self.world.served = self.nginx_conf.read_text()
+        world = self.world
+        world.tick("nginx reload")
+        world.draining.update(world.routed_containers())
+        loading = self.nginx_conf.read_text()
+        if world.served is not None and world.nginx() is not None:
+            # For a moment the old workers' track servers still take the new workers' requests, with the
+            # addresses they resolved at the last load.
+            for service, backup in world.pool(None, loading):
+                container = world.by_service(service)
+                if (not backup and container is not None and service in dict(world.pool(None))
+                        and world.started.get(container.id, 0) > world.loaded_at):
+                    world.violations.append(f"nginx reload: the old workers route {service} to the address it "
+                                            "had before it was started again")
+        world.served = loading
         self.world.loaded_at = self.world.ticks
         if generation_of(self.world.served) != generation:
             raise ProxyError("the fake nginx loaded another generation")

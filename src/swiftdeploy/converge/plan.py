@@ -165,6 +165,7 @@ class _Planner:
         self.generation = observed.served_generation
         self.stale = set(observed.unreachable)  # tracks nginx must resolve again (their address changed)
         self._routes: dict[str, Route] | None = None
+        self._states: dict[str, Desired] = {}  # config generation -> the state that renders it, where known
         self.out: list[Step] = []
 
     # -- facts --------------------------------------------------------------------------------------------
@@ -180,6 +181,7 @@ class _Planner:
             for manifest in known:
                 rendered = self.variant(manifest)
                 self._routes[rendered.generation] = rendered.route
+                self._states[rendered.generation] = rendered
         return self._routes
 
     def ok(self, role: str, spec) -> bool:
@@ -350,6 +352,7 @@ class _Planner:
         if self.generation == state.generation and not resolve:
             return
         if self.generation != state.generation:
+            self.resolve_before_moving(state)
             resolve = ()  # a new config resolves every name anyway
         for track in state.route.tracks:
             container = self.primary.get(track)
@@ -360,7 +363,17 @@ class _Planner:
         self.out.append(Reroute(state, expect, resolve, behind))
         self.generation = state.generation
         self.routes[state.generation] = state.route
+        self._states[state.generation] = state
         self.stale -= set(state.route.tracks)
+
+    def resolve_before_moving(self, state: Desired) -> None:
+        """For a moment after a reload nginx's old workers still take requests from the new ones (each track's
+        own server listens on a socket they share), with the addresses they resolved at their load. So before
+        traffic moves onto a track whose container started since then, the config served now is reloaded once
+        to resolve it: then old and new workers alike reach the new container."""
+        current = self.routes.get(self.generation) and self._states.get(self.generation)
+        if current is not None and self.stale & set(current.route.tracks) & set(state.route.tracks):
+            self.reroute(current)
 
     def remove(self, containers: Sequence[Container], why: str) -> None:
         self.out.append(RemoveContainers(tuple(containers), why))
