@@ -43,6 +43,7 @@ BUILD_LOG = ROOT / ".engine" / "registry" / "builds.log"
 BUSYBOX = ROOT / ".tools" / "bin" / "busybox"
 
 DEFAULT_BASE_IMAGE = "swiftdeploy/standin-base:bookworm"
+STANDIN_BASE = "$SWIFTDEPLOY_BASE_IMAGE"  # the Debian base scripts/test-engine builds (or the one the env names)
 HASH_LABEL = "org.swiftdeploy.test.context-sha256"
 CACHE_REPO = "swiftdeploy-test/thirdparty-{name}"
 REPO_PREFIX = "thirdparty"
@@ -57,15 +58,15 @@ class ImageSpec:
     port: int
     health_path: str
     versions: tuple[str, ...] = ("1", "2")
-    uses_base: bool = True  # FROM ${BASE_IMAGE} (the busybox one is FROM scratch)
+    base: str | None = STANDIN_BASE  # what FROM ${BASE_IMAGE} is: the stand-in base, an image, or None (scratch)
     extra_files: tuple[tuple[str, Path], ...] = ()  # (name in the build context, source file)
     user: str = "10001:10001"  # a non-root uid it runs as (its USER)
 
 
 SPECS = {
     "httpbin": ImageSpec("httpbin", 8000, "/status/200"),
-    "prometheus": ImageSpec("prometheus", 9090, "/-/healthy", user="65534:65534"),
-    "busybox-httpd": ImageSpec("busybox-httpd", 8080, "/healthz", versions=("1",), uses_base=False,
+    "prometheus": ImageSpec("prometheus", 9090, "/-/healthy", base="prom/prometheus:v2.42.0", user="65534:65534"),
+    "busybox-httpd": ImageSpec("busybox-httpd", 8080, "/healthz", versions=("1",), base=None,
                                extra_files=(("busybox", BUSYBOX),), user="65534:65534"),
 }
 
@@ -259,10 +260,13 @@ def build(client, spec: ImageSpec, version: str, base_image: str | None = None):
     """The image NAME:VERSION built from tests/images/NAME (or the cached one): (image, cached, seconds)."""
     import docker
 
-    base_image = base_image or os.environ.get("SWIFTDEPLOY_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    if spec.base == STANDIN_BASE:
+        base_image = base_image or os.environ.get("SWIFTDEPLOY_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    else:
+        base_image = spec.base
     buildargs = {"VERSION": version}
     base_id = ""
-    if spec.uses_base:
+    if base_image is not None:
         buildargs["BASE_IMAGE"] = base_image
         try:
             base_id = client.images.get(base_image).id

@@ -73,6 +73,23 @@ def test_canary_mode_splits_traffic_by_weight_and_sends_chaos_to_the_canary(stab
     assert "server app-canary:3000;" in text.split("upstream canary_containers {")[1].split("}")[0]
 
 
+def test_across_reloads_the_track_hop_keeps_its_sockets_opens_fresh_connections_and_streams(stable):
+    """What keeps reloads from cutting requests (docs/architecture.md, "Reloads and keep-alive")."""
+    import re
+
+    for manifest in (stable, canary_of(stable, 25)):
+        text = render("nginx.conf", manifest, TEMPLATES)
+        assert text.count("listen unix:/tmp/swiftdeploy-stable.sock;") == 1
+        assert text.count("listen unix:/tmp/swiftdeploy-canary.sock;") == 1, "both sockets in every config"
+        for name, block in re.findall(r"upstream (\w+) \{(.*?)\}", text, re.S):
+            assert ("keepalive" in block) == name.endswith("_containers"), name
+        track_servers = text.split("listen unix:")[1:]
+        assert all("proxy_buffering off;" in server.split("listen ")[0] for server in track_servers)
+        assert "http_504" in text.split("listen 8080;")[1]
+    unrouted_canary = render("nginx.conf", stable, TEMPLATES).split("listen unix:/tmp/swiftdeploy-canary.sock;")[1]
+    assert "return 502;" in unrouted_canary.split("server {")[0] and "canary_containers" not in unrouted_canary
+
+
 def test_compose_hardens_every_container(stable):
     services = compose(canary_of(stable))["services"]
     assert set(services) == {"app-stable", "app-canary", "nginx", "opa"}
