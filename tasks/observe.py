@@ -35,6 +35,36 @@ def task_chaos():
     }
 
 
+def task_logs():
+    """Show what the stack's containers print, each line behind its track or role (--follow: as it comes)."""
+    from swiftdeploy.present.logs import ROLES
+
+    return {
+        "actions": [logs],
+        "params": [
+            {"name": "role", "long": "role", "default": "", "help": f"one of {', '.join(ROLES)} (default: all)"},
+            {"name": "follow", "long": "follow", "type": bool, "default": False, "help": "print new lines until Ctrl-C"},
+            {"name": "since", "long": "since", "default": "", "help": "only lines of the last 90s, 10m, 2h, 1d"},
+            {"name": "tail", "long": "tail", "default": "", "help": "only the last N lines of each container"},
+        ],
+        "uptodate": [False],
+        "verbosity": 2,
+        "meta": {"owns_stdout": True},  # only the containers' lines: `./swiftdeploy logs | grep` reads them alone
+    }
+
+
+@operator_action
+def logs(role, follow, since, tail):
+    import sys
+
+    from swiftdeploy.present import logs as output
+
+    stack = load_stack()
+    say = lambda line: print(line, flush=True)  # noqa: E731 - a pipe reader sees each line as it comes
+    (output.follow if follow else output.show)(stack.runtime, role or None, since, tail, say)
+    sys.stdout.flush()
+
+
 @operator_action
 def chaos(mode, rate, duration):
     from swiftdeploy.converge.chaos import inject

@@ -1,7 +1,7 @@
 """doit reporter: an operator's failure is one line per problem on stderr; a bug keeps its traceback.
 
-With `--format json` stdout holds the one JSON document the task prints, so this reporter writes its own
-lines (task titles, failures) to stderr instead.
+With `--format json` stdout holds the one JSON document the task prints (and `logs` the containers' lines), so
+this reporter writes its own lines (task titles, failures) to stderr instead.
 """
 
 import sys
@@ -29,7 +29,7 @@ class OperatorReporter(ConsoleReporter):
         selected = [tasks[name] for name in selected_tasks if name in tasks]
         self.json = any((task.options or {}).get("format") == "json" for task in selected)
         self.gates = [task for task in selected if "gate" in (task.meta or {})]
-        if self.json:
+        if self.json or any((task.meta or {}).get("owns_stdout") for task in selected):
             self.outstream = sys.stderr
 
     def add_failure(self, task, fail):

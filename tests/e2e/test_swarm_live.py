@@ -215,6 +215,9 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
     assert canary_statuses(url) == {500}, "every canary task injects the error, not just the one nginx picked"
     status = json.loads(ok(swiftdeploy(project, "status", "--once", "--format", "json")).stdout)
     assert status["chaos"] == "error" and status["tracks"]["canary"].get("down") is None, status
+    told = [line for line in ok(swiftdeploy(project, "logs", "canary", "--since", "5m")).stdout.splitlines()
+            if "chaos set to" in line]
+    assert told and all(line.startswith("canary | ") for line in told), "logs reads the canary tasks' output"
     ok(swiftdeploy(project, "chaos", "recover"))
     assert canary_statuses(url) == {200}
     ok(swiftdeploy(project, "rollback"))

@@ -31,7 +31,8 @@ def test_subtasks_have_docs_too():
 @pytest.mark.parametrize("task, option", [("chaos", "--mode"), ("chaos", "--rate"), ("chaos", "--duration"),
                                           ("status", "--once"), ("status", "--format"), ("teardown", "--clean"),
                                           ("plan", "--format"), ("infra-gate", "--format"),
-                                          ("canary-gate", "--format")])
+                                          ("canary-gate", "--format"), ("logs", "--follow"), ("logs", "--since"),
+                                          ("logs", "--tail"), ("logs", "--role")])
 def test_doit_help_shows_each_tasks_options(task, option):
     assert option in run_doit(ROOT, "help", task, check=True).stdout
 
@@ -56,6 +57,10 @@ def test_doit_help_shows_each_tasks_options(task, option):
     ("chaos error", ["chaos", "--mode", "error"]),  # the task itself says --rate is missing
     ("audit", ["audit"]),
     ("audit verify", ["audit:verify"]),
+    ("logs", ["logs"]),
+    ("logs canary --follow", ["logs", "--role", "canary", "--follow"]),
+    ("logs nginx --since 10m --tail 20", ["logs", "--role", "nginx", "--since", "10m", "--tail", "20"]),
+    ("logs --since 90", ["logs", "--since", "90"]),
 ])
 def test_the_wrapper_maps_the_articles_commands_onto_tasks(words, doit_args):
     assert load_wrapper().doit_argv(words.split()) == doit_args
@@ -72,8 +77,15 @@ def run_wrapper(*words):
                       "see ./swiftdeploy promote --help"),
     ("chaos meltdown", "chaos needs one of: error, recover, slow (got 'meltdown'); see ./swiftdeploy chaos --help"),
     ("deplyo", "unknown command 'deplyo' (did you mean 'deploy'?); see ./swiftdeploy --help"),
-    ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, chaos, deploy, init, plan, promote, "
-                   "rollback, rollout, status, teardown, validate; see ./swiftdeploy --help"),
+    ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, chaos, deploy, init, logs, plan, "
+                   "promote, rollback, rollout, status, teardown, validate; see ./swiftdeploy --help"),
+    ("logs canry", "logs: unexpected word 'canry' (did you mean 'canary'?); see ./swiftdeploy logs --help"),
+    ("logs stable --since 10 minutes", "logs stable: unexpected word 'minutes' (logs stable takes --follow, --since, "
+                                       "--tail); see ./swiftdeploy logs stable --help"),
+    ("logs --since 10x", "logs: --since needs a duration such as 90s, 10m, 2h or 1d, got '10x'; "
+                         "see ./swiftdeploy logs --help"),
+    ("logs opa --since", "logs opa: --since needs a duration such as 90s, 10m, 2h or 1d; "
+                         "see ./swiftdeploy logs opa --help"),
     ("chaos error --rate abc", "chaos error: --rate needs a number, got 'abc'; see ./swiftdeploy chaos error --help"),
     ("chaos error --rate", "chaos error: --rate needs a number; see ./swiftdeploy chaos error --help"),
     ("chaos error --rate nan", "chaos error: --rate needs a finite number, got 'nan'; "

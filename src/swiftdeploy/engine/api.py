@@ -197,6 +197,25 @@ def container_logs(container_id: str, tail: int = 5) -> list[str]:
     return [line for line in raw.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
+def log_chunks(container_id: str, *, follow: bool, since: float | None, tail: int | None, service: bool = False):
+    """The container's (or, with service, a Swarm service's) output with the engine's timestamps, as chunks."""
+    api = client().api
+    options = {"stdout": True, "stderr": True, "timestamps": True, "follow": follow,
+               "tail": "all" if tail is None else tail}
+    if since is not None:
+        options["since"] = int(since)
+    what = f"reading the logs of {'service' if service else 'container'} {container_id[:12]}"
+    with asking(what):
+        chunks = api.service_logs(container_id, **options) if service else api.logs(container_id, stream=True, **options)
+    return _asked(what, chunks)
+
+
+def _asked(what: str, chunks):
+    """The chunks, with an engine failure while they come as one EngineError line too."""
+    with asking(what):
+        yield from chunks
+
+
 def inspect_image(reference: str, api=None) -> dict | None:
     """The engine's inspect answer for an image, or None when no such image is present. `api`: as in exec_in."""
     from docker.errors import ImageNotFound

@@ -11,13 +11,14 @@ from ...state import COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, container_
 from ...files import install_file
 from ..tools import compose_binary
 from .images import EngineImages
+from .output import EngineOutput
 
 
 HEALTH_PROBE_MOUNT = "/.swiftdeploy/health:ro"
 
 
 @dataclass
-class ComposeRuntime(EngineImages):
+class ComposeRuntime(EngineImages, EngineOutput):
     definition_file = "docker-compose.yml"
     compose_file: Path
     project: str

@@ -22,6 +22,7 @@ from ...render.templates import load_yaml
 from ...state import APP_TRACKS, Container
 from . import swarm_images
 from .images import EngineImages
+from .output import EngineOutput
 from .swarm_state import STACK_LABEL, service_as_container
 
 SERVICE_LABEL = "com.docker.swarm.service.id"
@@ -59,7 +60,8 @@ class SwarmError(SwiftDeployError):
 
 
 @dataclass
-class SwarmRuntime(EngineImages):
+class SwarmRuntime(EngineImages, EngineOutput):
+    LOGS_OF_SERVICES = True
     stack_file: Path
     project: str
     volumes: tuple[str, ...] = ()  # `docker stack rm` leaves volumes: down() removes these
