@@ -59,6 +59,9 @@ def start_opa(stack) -> None:
 
     try:
         if not any(c.role == "opa" and c.state == "running" for c in stack.runtime.containers()):
+            from swiftdeploy.converge import opa_policy
+
+            opa_policy.prepare(stack)
             stack.runtime.up(["opa"], no_deps=True)
     except SwiftDeployError as err:
         raise GateUnavailable(f"could not ask OPA at {stack.opa_url}: it does not answer, and starting it "

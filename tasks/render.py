@@ -8,6 +8,7 @@ from pathlib import Path
 from .actions import MANIFEST, current_manifest, operator_action
 
 GENERATED = Path("generated")
+POLICIES = Path("policies")
 # Code whose change can change any output (defaults live in manifest.py, the schema decides validity).
 RENDER_CODE = [
     "src/swiftdeploy/render/templates.py", "src/swiftdeploy/model/manifest.py",
@@ -17,7 +18,7 @@ RENDER_CODE = [
 
 def task_init():
     """Render generated/ (nginx, compose, OPA config) from manifest.yaml and create the tokens."""
-    from swiftdeploy.render.templates import OUTPUTS, SWARM_ONLY
+    from swiftdeploy.render.templates import OUTPUTS, POLICY_READERS, SWARM_ONLY
     from swiftdeploy.secrets import SECRETS_DIR, TOKENS
 
     for output, (template, _fields) in OUTPUTS.items():
@@ -30,7 +31,7 @@ def task_init():
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
             "actions": [(render_output, [output, as_written])],
-            "file_dep": [f"templates/{template}", *RENDER_CODE],
+            "file_dep": [f"templates/{template}", *RENDER_CODE, *(_policy_files() if output in POLICY_READERS else [])],
             "uptodate": [ManifestSliceUnchanged(output), as_written],
             **files,
         }
@@ -41,6 +42,16 @@ def task_init():
         "targets": [str(SECRETS_DIR / name) for name in TOKENS],
         "uptodate": [True],
     }
+
+
+def _policy_files() -> list[str]:
+    """What OPA loads from policies/ (a missing folder is reported by the render, not by `doit list`)."""
+    from swiftdeploy.render.policy import PolicyError, policy_files
+
+    try:
+        return [str(POLICIES / name) for name in policy_files(POLICIES)]
+    except PolicyError:
+        return []
 
 
 class ManifestSliceUnchanged:
@@ -111,14 +122,19 @@ def md5_of(path: Path):
 @operator_action
 def render_output(output, as_written):
     from swiftdeploy.files import write_atomic
-    from swiftdeploy.render.templates import render, used_by
+    from swiftdeploy.render.policy import write_snapshot
+    from swiftdeploy.render.templates import POLICY_READERS, render, used_by
+    from swiftdeploy.secrets import SECRETS_DIR
 
     path = GENERATED / output
     manifest = current_manifest()
     if not used_by(output, manifest):
         _remove(path)
         return {"target_md5": ABSENT}
-    text = render(output, manifest)
+    revision = ""
+    if output in POLICY_READERS:  # the snapshot the file mounts exists before anything can start OPA from it
+        revision, _ = write_snapshot(POLICIES, SECRETS_DIR)
+    text = render(output, manifest, policy_revision=revision)
     rendered_md5 = hashlib.md5(text.encode()).hexdigest()
     on_disk_md5 = md5_of(path)
     # A file that only differs because its inputs changed still holds what init last wrote.

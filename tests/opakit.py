@@ -33,9 +33,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_opa(log: Path, opa_token: str | None, policies: Path = POLICIES):
-    """A real `opa run --server` with the production flags, on a random loopback port; yields its URL."""
+def running_opa(log: Path, opa_token: str | None, policies: Path = POLICIES, *, writable: bool = False):
+    """A real `opa run --server` with the production flags and a snapshot of `policies` as production makes
+    it, on a random loopback port; yields its URL. `writable` loads the snapshot as plain files instead of
+    a bundle, so set_infra_limits can change data on the fly (a bundle's paths are read-only to the API)."""
+    from swiftdeploy.render.policy import write_snapshot
+
     opa = opa_binary()  # raises (the test fails) when OPA is missing: never a skip
+    _, bundle = write_snapshot(policies, log.parent / f"{log.stem}-state")  # what production mounts
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPA_")}
     if opa_token is not None:
         env["OPA_TOKEN"] = opa_token
@@ -45,7 +50,7 @@ def running_opa(log: Path, opa_token: str | None, policies: Path = POLICIES):
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [opa, "run", "--server", f"--addr=127.0.0.1:{port}", "--authentication=token",
-                 "--authorization=basic", "--ignore=*_test.rego", "--log-level=error", str(policies)],
+                 "--authorization=basic", "--log-level=error", *([] if writable else ["--bundle"]), str(bundle)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 15

@@ -39,7 +39,7 @@ def project(tmp_path_factory):
 
 def test_a_remote_engine_with_a_full_disk_is_refused_while_this_machine_has_plenty(remote, project, tmp_path):
     token = token_of(project)
-    with running_opa(tmp_path / "opa.log", token, project / "policies") as opa:
+    with running_opa(tmp_path / "opa.log", token, project / "policies", writable=True) as opa:
         set_infra_limits(opa, token, {"min_disk_free_gb": 10, "max_load_1m": 1000.0})
         point_at(project, opa)
         env = {key: value for key, value in os.environ.items() if key != "SWIFTDEPLOY_DATA_PATH"}

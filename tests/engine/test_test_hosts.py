@@ -144,7 +144,7 @@ class TestHostsUp:
         wait_for("no probe left on any node", lambda: residue(swarm) == [], 30, period=1)
 
         token = "hosts-test-token"
-        with running_opa(tmp_path / "opa.log", token) as url:
+        with running_opa(tmp_path / "opa.log", token, writable=True) as url:
             client = OpaClient(url, token)
 
             set_infra_limits(url, token, {"min_disk_free_gb": 0, "max_load_1m": 1000.0})

@@ -31,7 +31,8 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def opa(project, tmp_path_factory):
-    with running_opa(tmp_path_factory.mktemp("opa") / "opa.log", token_of(project), project / "policies") as url:
+    with running_opa(tmp_path_factory.mktemp("opa") / "opa.log", token_of(project), project / "policies",
+                     writable=True) as url:
         yield url
 
 
@@ -56,7 +57,7 @@ def test_allowed_exits_0_with_the_decision_and_the_facts_it_was_asked_about(proj
     point_at(project, opa)
     set_infra_limits(opa, token_of(project), ALLOWING)
     answer = document(gate(project, "--format", "json"))
-    assert answer["exit_code"] == 0
+    assert answer["exit_code"] == 0, answer["error"]
     assert (answer["decision"], answer["allow"], answer["reasons"], answer["error"]) == ("allow", True, [], None)
     assert answer["input"]["disk_path"] == str(project) and answer["input"]["disk_free_bytes"] > 0
 

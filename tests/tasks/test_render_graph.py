@@ -69,6 +69,23 @@ def test_changing_only_the_nginx_template_rerenders_only_nginx_conf(project):
     assert executed(run_doit(project, "init", check=True)) == set()
 
 
+def test_a_policy_edit_rerenders_only_the_files_that_mount_its_snapshot(project):
+    from swiftdeploy.render.policy import revision
+
+    run_doit(project, "init", check=True)
+    data = project / "policies" / "data.json"
+    data.write_text(data.read_text().replace('"max_p99_ms": 500', '"max_p99_ms": 400'))
+    test = project / "policies" / "infra_test.rego"
+    result = run_doit(project, "init", check=True)
+    # stack.yml too: it records again that this runtime has none
+    assert executed(result) == {"init:docker-compose.yml", "init:stack.yml"}
+    rev = revision(project / "policies")
+    assert f"../.swiftdeploy/policy/{rev}:/policies:ro" in (project / "generated" / "docker-compose.yml").read_text()
+    assert '"max_p99_ms": 400' in (project / ".swiftdeploy" / "policy" / rev / "data.json").read_text()
+    test.write_text(test.read_text() + "\n# a test is no part of what OPA loads\n")
+    assert executed(run_doit(project, "init", check=True)) == set()
+
+
 def test_changing_only_nginx_port_rerenders_only_the_files_that_use_it(project):
     run_doit(project, "init", check=True)
     opa_before = (project / "generated" / "opa-config.yaml").stat().st_mtime_ns

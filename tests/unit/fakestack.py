@@ -43,6 +43,8 @@ class FakeWorld:
         self.secrets_digest: str | None = None  # what compose fills into io.swiftdeploy.secrets (None: no secrets)
         # the containers nginx's old workers route to after a reload, until a drain says they have finished
         self.draining: dict[str, str] = {}  # container id -> name
+        self.policy_problems: dict[str, str] = {}  # what `opa check` says of a policy revision (absent: compiles)
+        self.policy_checks: list[str] = []  # the revisions checked, in order
         self._ids = itertools.count(1)
 
     def tick(self, what: str = "") -> None:
@@ -217,6 +219,21 @@ class FakeRuntime:
     def untag(self, reference: str) -> None:
         self.world.tags.pop(reference, None)
         self.world.images.pop(reference, None)
+
+    def policy_problem(self, opa_image: str, folder: Path) -> str | None:
+        self.world.policy_checks.append(folder.name)
+        return self.world.policy_problems.get(folder.name)
+
+
+class FakeOpa:
+    """OPA's policy revision as the fake world's OPA container serves it (the snapshot its label names)."""
+
+    def __init__(self, world: FakeWorld):
+        self.world = world
+
+    def served_revision(self) -> str | None:
+        opa = next((c for c in self.world.containers.values() if c.role == "opa" and c.state == "running"), None)
+        return (opa.version or "").removeprefix("policy ") or None if opa else None
 
 
 class FakeProxy:

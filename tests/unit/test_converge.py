@@ -3,9 +3,11 @@ same command again. A fake engine and nginx (fakestack.py) stand in for the real
 stopped between two API calls on demand; the e2e tests do the same with SIGKILL on the real engine.
 """
 
+import json
+
 import pytest
 
-from fakestack import FakeProxy, FakeRuntime, FakeWorld, Killed
+from fakestack import FakeOpa, FakeProxy, FakeRuntime, FakeWorld, Killed
 from projectkit import copy_project
 from swiftdeploy.converge import operations
 from swiftdeploy.errors import SwiftDeployError
@@ -21,7 +23,7 @@ def fake_stack(root, world) -> Stack:
     """The stack as a new process sees it: only the files on disk and what the engine says."""
     generated = root / "generated"
     return Stack(root, load_manifest(root / "manifest.yaml"), runtime=FakeRuntime(world, generated / "docker-compose.yml"),
-                 proxy=FakeProxy(world, generated / "nginx.conf"))
+                 proxy=FakeProxy(world, generated / "nginx.conf"), opa_client=FakeOpa(world))
 
 
 def operate(root, world, name, **options):
@@ -249,3 +251,74 @@ def test_the_last_five_releases_keep_their_image_tags(tmp_path):
     releases = fake_stack(root, world).releases.all()
     assert [r.version for r in releases] == ["1.0.2", "1.0.3", "1.0.4", "1.0.5", "1.0.6"]
     assert set(world.tags) == {r.tag for r in releases}, "older release tags were removed"
+
+
+# -- the policy as part of the desired state ----------------------------------------------------------------
+
+def edit_policy_data(root, **canary):
+    path = root / "policies" / "data.json"
+    data = json.loads(path.read_text())
+    data["canary"].update(canary)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def served_policy(root, world):
+    return fake_stack(root, world).opa().served_revision()
+
+
+def deployed_then_policy_edited(root, world):
+    deployed(root, world)
+    edit_policy_data(root, max_error_rate=0.02)
+
+
+def test_a_policy_edit_is_deployed_into_opa_checked_once_and_confirmed(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed_then_policy_edited(root, world)
+    before = served_policy(root, world)
+    revision = fake_stack(root, world).policy_revision
+    assert before != revision
+    operate(root, world, "deploy")
+    assert served_policy(root, world) == revision
+    assert world.policy_checks[-1] == revision and world.policy_checks.count(revision) == 1
+    assert_converged(root, world, "stable", "1.0.0")
+    operate(root, world, "deploy")  # nothing to do: the checked revision is not checked again
+    assert world.policy_checks.count(revision) == 1
+
+
+def test_killed_at_every_point_of_a_policy_deploy_then_deploy_again_serves_the_new_policy(tmp_path):
+    total = ticks_of(tmp_path, deployed_then_policy_edited, "deploy")
+    assert total >= 2
+    for at in range(1, total + 1):
+        root, world = killed_run(tmp_path / f"kill{at}", deployed_then_policy_edited, "deploy", at)
+        operate(root, world, "deploy")
+        assert served_policy(root, world) == fake_stack(root, world).policy_revision
+        assert_converged(root, world, "stable", "1.0.0")
+
+
+def test_a_policy_that_does_not_compile_changes_nothing_and_opa_keeps_deciding_with_the_old_one(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed(root, world)
+    served, containers = served_policy(root, world), dict(world.containers)
+    (root / "policies" / "canary.rego").write_text((root / "policies" / "canary.rego").read_text() + "broken if {\n")
+    revision = fake_stack(root, world).policy_revision
+    world.policy_problems[revision] = "policies/canary.rego:400: rego_parse_error: unexpected eof token"
+    with pytest.raises(SwiftDeployError) as failed:
+        operate(root, world, "deploy")
+    assert str(failed.value) == (f"policies/ does not compile (revision {revision}), so OPA keeps the policy it "
+                                 "serves: policies/canary.rego:400: rego_parse_error: unexpected eof token")
+    assert world.containers == containers and served_policy(root, world) == served
+    assert not (root / ".swiftdeploy" / "journal.jsonl").exists()
+
+
+def test_a_promotion_decides_under_the_deployed_policy_and_plan_still_shows_the_edit(tmp_path):
+    root, world = new_project(tmp_path), FakeWorld()
+    deployed_then_policy_edited(root, world)
+    served = served_policy(root, world)
+    operate(root, world, "promote:canary")
+    assert served_policy(root, world) == served  # only deploy replaces OPA
+    stack = fake_stack(root, world)
+    desired = stack.desired()
+    observed = stack.observe([desired.services[t].image for t in desired.tracks])
+    steps = plan(desired, observed, stack.desired, strict=True)
+    assert [step.describe() for step in steps] == [
+        f"replace p-opa-1 policy {served} (running) with opa policy {stack.policy_revision}"]

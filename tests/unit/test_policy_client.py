@@ -92,6 +92,15 @@ def test_canary_allows_a_healthy_window(opa: OpaClient):
     assert decision.notes == ("no stable figures in the window: judged against the absolute limits only",)
 
 
+def test_each_decision_names_the_policy_revision_it_was_made_under(opa: OpaClient):
+    from opakit import POLICIES
+    from swiftdeploy.render.policy import revision
+
+    assert opa.served_revision() == revision(POLICIES)
+    assert opa.decide("infra", GOOD_INFRA).revision == revision(POLICIES)
+    assert opa.decide("canary", GOOD_CANARY).revision == revision(POLICIES)
+
+
 def test_boundaries_pass_through_the_real_server(opa: OpaClient):
     at_limits = {"window_seconds": 30, "requests": 20, "errors": 0, "error_rate": 0.01, "p99_ms": 500}
     assert opa.decide("canary", at_limits).allow is True
@@ -178,7 +187,7 @@ def test_client_sends_bearer_token_and_input(fake: FakeOpa):
     assert ask(fake, "canary") == Decision(True, (), {})
     [request] = fake.requests
     assert request["method"] == "POST"
-    assert request["path"] == "/v1/data/swiftdeploy/canary/decision"
+    assert request["path"] == "/v1/data/swiftdeploy/canary/decision?provenance=true"  # the policy revision too
     assert request["authorization"] == f"Bearer {TOKEN}"
     assert json.loads(request["body"]) == {"input": GOOD_INFRA}
 

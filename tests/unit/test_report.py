@@ -380,3 +380,18 @@ def test_a_rollout_shows_its_steps_failed_analyses_and_outcome():
     [point] = data.gate_points
     assert (point.allow, point.error_rate, point.p99_ms) == (False, 0.2, 30.0)
     check_markdown(render_markdown(data))
+
+
+def test_each_deploy_and_promotion_shows_the_policy_revision_that_allowed_it():
+    records = [
+        {**gate("10:00:00.000", "infra", "deploy"), "policy_revision": "96712a8b0ac0"},
+        {"ts": at("10:00:01.000"), "event": "deploy", "outcome": "ok", "mode": "stable", "version": "1.0.0"},
+        {**gate("10:05:00.000", "canary", "promote:stable"), "policy_revision": "16684e33a6c1"},
+        {"ts": at("10:05:01.000"), "event": "promote", "outcome": "ok", "to": "stable", "from_mode": "canary",
+         "version": "1.1.0"},
+        {"ts": at("10:06:00.000"), "event": "deploy", "outcome": "ok", "mode": "stable", "version": "1.1.0"},
+    ]
+    entries = audit_data(records).timeline.head
+    policies = [dict(entry.details).get("policy") for entry in entries if entry.event in ("deploy", "promote to stable")]
+    assert policies == ["96712a8b0ac0", "16684e33a6c1", None]  # a deploy no gate allowed names no revision
+    assert "allowed under policy revision `16684e33a6c1`" in render_markdown(audit_data(records))

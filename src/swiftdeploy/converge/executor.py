@@ -8,7 +8,7 @@ asked what is true now, not what the plan expected.
 import time
 from collections.abc import Callable
 
-from . import proxy
+from . import opa_policy, proxy
 from ..render.desired import Desired, definition_file
 from ..errors import SwiftDeployError
 from ..files import write_atomic
@@ -87,6 +87,8 @@ class Executor:
         elif isinstance(step, StartService):
             if step.replacing is not None and step.role in APP_TRACKS:
                 self.drain()
+            if step.role == "opa":
+                opa_policy.prepare(stack, step.target.policy_revision)
             files = [definition_file(step.target.manifest)] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
@@ -98,13 +100,20 @@ class Executor:
                 if step.role not in APP_TRACKS:
                     raise
                 raise ExecutorError(self.never_ready(step.spec.service, step.target.manifest, err)) from None
+            if step.role == "opa":
+                opa_policy.confirm(stack, step.target.policy_revision)
         elif isinstance(step, StartStack):
+            starts_opa = "opa" in step.target.services and step.target.services["opa"].service in step.services
+            if starts_opa:
+                opa_policy.prepare(stack, step.target.policy_revision)
             self.write(step.target, list(step.target.outputs))
             # --no-deps with the services listed: compose still orders them (nginx only once stable is
             # healthy) and leaves running ones alone (on Podman a plain `up` recreates every running
             # container). Readiness is then watched here: compose's --wait polls slowly.
             stack.runtime.up(list(step.services), no_deps=True, wait=False)
             self.await_ready(step.services)
+            if starts_opa:
+                opa_policy.confirm(stack, step.target.policy_revision)
         elif isinstance(step, Reroute):
             self.write(step.target, ["nginx.conf"])
             if step.resolve or stack.proxy.served_generation() != step.target.generation:

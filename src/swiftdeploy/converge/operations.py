@@ -17,6 +17,7 @@ from ..engine.build import input_problem, source_hashes
 from ..secrets import read_app_secrets
 from ..render.desired import Desired
 from ..errors import SwiftDeployError
+from . import opa_policy
 from .executor import Executor
 from ..files import write_atomic
 from ..evidence.history import utc_timestamp
@@ -102,6 +103,8 @@ class Operation:
         executor = self.executor()
         executor.passed = set(self.pending.gates) if self.pending else set()
         steps = executor.plan(target, gates, builds=builds, strict=strict)
+        if any(getattr(step, "role", None) == "opa" for step in steps):
+            opa_policy.prepare(stack, target.policy_revision)  # a policy that does not compile changes nothing
         if not steps and new_text == text and not self.pending:
             self.journal.finish()
             if nothing_is_error:
@@ -220,6 +223,7 @@ def check_inputs(stack: Stack, manifest: Manifest | None = None) -> None:
     says what is not: before any container, OPA's included, is touched."""
     manifest = manifest or stack.manifest
     read_app_secrets(manifest.services.secrets, stack.state_dir)
+    opa_policy.prepare(stack)
     for source in {manifest.services.build, manifest.services.canary.build}:
         if isinstance(source, Build) and (problem := input_problem(stack.root, source)):
             raise OperationError(problem)

@@ -200,7 +200,17 @@ class _Planner:
             return True  # images are compared only for the app tracks, the ones the stack builds
         return spec.image not in self.building and container.image_id == self.images[spec.image]
 
+    def opa_kept(self) -> bool:
+        """A running OPA of another definition (an edited policy, a new image) is replaced by deploy only: a
+        promotion or a rollback decides under the policy that was deployed."""
+        opa = self.primary.get("opa")
+        return not self.strict and opa is not None and opa.ready and opa.health != "unhealthy"
+
     def why_not(self, container: Container, spec) -> str:
+        if container.role == "opa" and container.version != spec.version and container.spec != spec.spec:
+            served = (container.version or "").removeprefix("policy ")
+            return (f"serves policy revision {served or 'unknown'}; policies/ is revision "
+                    f"{(spec.version or '').removeprefix('policy ')}")
         if container.version != spec.version:
             return f"runs version {container.version}, the manifest asks for {spec.version}"
         if container.spec != spec.spec:
@@ -267,7 +277,7 @@ class _Planner:
 
     def steps(self) -> list[Step]:
         target = self.target
-        if not self.ok("opa", target.services["opa"]):
+        if not self.ok("opa", target.services["opa"]) and not self.opa_kept():
             self.start("opa", target)
         self.out += self.builds
         if self.pulling:
@@ -289,7 +299,8 @@ class _Planner:
             self.remove(stale, "not what the manifest asks for, and nothing is served yet")
         for track in target.tracks:
             self.require_image(target.services[track])
-        missing = [role for role, spec in target.services.items() if not self.ok(role, spec)]
+        missing = [role for role, spec in target.services.items() if not self.ok(role, spec)
+                   and not (role == "opa" and self.opa_kept())]
         self.out.append(StartStack(target, tuple(target.services[role].service for role in missing)))
         for role in missing:
             self.primary[role] = _fresh(target.services[role])

@@ -117,9 +117,11 @@ class Rollout:
         analysis, split = self._judge()
         self.analyses += 1
         self.verdicts.append(analysis.verdict)
+        revision = analysis.decision.revision if analysis.decision is not None else None
         stack.history.append("rollout_verdict", step=index + 1, weight=weight, verdict=analysis.verdict,
                              reasons=list(analysis.reasons), notes=list(analysis.notes), input=analysis.facts,
-                             split=split, at_step_seconds=round(at_step, 1))
+                             split=split, at_step_seconds=round(at_step, 1),
+                             **({"policy_revision": revision} if revision else {}))
         self._save_progress(index, weight, at_step)
         shown = "; ".join(analysis.reasons) if analysis.reasons else "all checks pass"
         figures = f" [{_figures(analysis.facts)}]" if analysis.facts else ""

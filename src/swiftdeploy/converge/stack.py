@@ -18,6 +18,7 @@ class Stack:
     history: History = field(init=False)
     runtime: object = None  # ComposeRuntime or SwarmRuntime (the manifest's runtime) unless a test gives another
     proxy: object = None  # NginxProxy unless a test gives another
+    opa_client: object = None  # an OpaClient for the stack's OPA unless a test gives another
 
     def __post_init__(self):
         self.history = History(self.root / "reports" / "history.jsonl", key_dir=self.root / STATE_DIR)
@@ -74,10 +75,21 @@ class Stack:
         manifest = manifest or self.manifest
         return ["stable", "canary"] if manifest.services.mode == "canary" else ["stable"]
 
+    @property
+    def policies(self) -> Path:
+        return self.root / "policies"
+
+    @property
+    def policy_revision(self) -> str:
+        """The revision of policies/ now: what the next deploy loads into OPA."""
+        from ..render.policy import revision
+
+        return revision(self.policies)
+
     def desired(self, manifest: Manifest | None = None):
         from ..render.desired import desired
 
-        return desired(manifest or self.manifest, self.root / "templates")
+        return desired(manifest or self.manifest, self.root / "templates", self.policy_revision)
 
     def observe(self, image_references=()):
         """What the engine and nginx say now: the stack's containers, the served config, the images."""
@@ -102,6 +114,8 @@ class Stack:
         return Releases(self.state_dir / "releases.json")
 
     def opa(self):
+        if self.opa_client is not None:
+            return self.opa_client
         from ..judge.policy import OpaClient
         from ..secrets import read_token
 

@@ -16,6 +16,10 @@ class EngineError(SwiftDeployError):
     pass
 
 
+class ImageNotPresent(EngineError):
+    """The image is not on the engine (a pull or a build would bring it)."""
+
+
 @lru_cache(maxsize=1)
 def client():
     import docker
@@ -110,7 +114,7 @@ def run_once(image: str, command: list[str], mounts: dict[str, str], **options) 
         container = client().containers.create(image, command, volumes=volumes, cap_drop=["ALL"],
                                                security_opt=["no-new-privileges:true"], **options)
     except ImageNotFound:
-        raise EngineError(f"image {image} is not present (build or pull it first)") from None
+        raise ImageNotPresent(f"image {image} is not present (build or pull it first)") from None
     except APIError as err:
         raise EngineError(f"could not create a container of {image}: {short(err)}") from None
     try:

@@ -39,6 +39,8 @@ def ask(stack, domain: str, operation: str, facts: dict, hint: str = "") -> Deci
 
 def record_gate(stack, domain: str, operation: str, facts: dict, decision: Decision) -> None:
     extra = {"verdict": decision.verdict, "notes": list(decision.notes)} if decision.verdict else {}
+    if decision.revision:
+        extra["policy_revision"] = decision.revision
     stack.history.append("gate", domain=domain, operation=operation, input=facts, allow=decision.allow,
                          reasons=list(decision.reasons), **extra)
 

@@ -65,6 +65,7 @@ class Decision:
     verdict: str | None = None  # the canary policy's pass | fail | insufficient; None for a domain without one
     notes: tuple[str, ...] = ()  # what the answer rests on (e.g. "stable has too few requests to compare")
     input: dict | None = field(default=None, repr=False, compare=False)  # the question it answers
+    revision: str | None = field(default=None, compare=False)  # the policy revision OPA decided under (its provenance), when it names one
 
 
 class OpaClient:
@@ -91,7 +92,7 @@ class OpaClient:
         if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
             raise ValueError(f"policy domain must be a lowercase identifier, not {domain!r:.60}")
         url, where = f"{self.base_url}/v1/data/swiftdeploy/{domain}/decision", f"data.swiftdeploy.{domain}.decision"
-        resp = self._post(url, {"input": input})
+        resp = self._post(url, {"input": input}, params={"provenance": "true"})  # with the policy's revision
         try:
             body = json.loads(resp.content)
         except ValueError:
@@ -123,7 +124,21 @@ class OpaClient:
             raise OpaMalformedDecision(_line(f"OPA's {where} at {url} has a verdict that is not pass|fail|insufficient "
                                              f"agreeing with allow, or notes that are not strings: {shown}"))
         return Decision(allow=allow, reasons=tuple(reasons), raw=body, verdict=verdict, notes=tuple(notes),
-                        input=input)
+                        input=input, revision=_bundle_revision((body.get("provenance") or {}).get("bundles")))
+
+    def served_revision(self) -> str | None:
+        """The revision of the policy bundle OPA serves now; None when it answers none (or does not answer)."""
+        try:
+            resp = self._session.get(f"{self.base_url}/v1/data/system/bundles", allow_redirects=False,
+                                     timeout=self.timeout)
+            body = resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, OSError, ValueError):
+            return None
+        bundles = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(bundles, dict):
+            return None
+        return _bundle_revision({name: (entry.get("manifest") if isinstance(entry, dict) else None)
+                                 for name, entry in bundles.items()})
 
     def healthy(self) -> bool:
         """True when GET /health answers 200 within about a second; never raises."""
@@ -137,9 +152,9 @@ class OpaClient:
     def close(self) -> None:
         self._session.close()
 
-    def _post(self, url: str, payload: dict) -> requests.Response:
+    def _post(self, url: str, payload: dict, params: dict | None = None) -> requests.Response:
         try:
-            return self._session.post(url, json=payload, timeout=self.timeout, allow_redirects=False)
+            return self._session.post(url, json=payload, params=params, timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.ConnectTimeout as exc:
             raise OpaTimeout(f"could not ask OPA at {self.base_url}: no connection within "
                              f"{self.timeout[0]:g} s") from exc
@@ -159,6 +174,15 @@ class OpaClient:
     def _scrub(self, text: str) -> str:
         """Text that came from the server, with the token blanked out should it ever be echoed."""
         return text.replace(self._token, "<token>") if self._token else text
+
+
+def _bundle_revision(bundles) -> str | None:
+    """The revision of the one bundle OPA loaded ({name: {"revision": ...}}), else None."""
+    if not isinstance(bundles, dict) or len(bundles) != 1:
+        return None
+    (entry,) = bundles.values()
+    revision = entry.get("revision") if isinstance(entry, dict) else None
+    return revision if isinstance(revision, str) and re.fullmatch(r"[0-9a-f]{1,64}", revision) else None
 
 
 def _line(text: str) -> str:  # one line, bounded

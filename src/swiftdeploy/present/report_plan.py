@@ -34,6 +34,9 @@ def plan_report(stack: Stack) -> PlanReport:
     steps = plan(target, observed, stack.desired, gates=("infra",),
                  builds=source_hashes(target.manifest, stack.root), strict=True, secrets_digest=digest)
     differences = drift(target, observed, stack.desired, digest)
+    policy = policy_diff(stack, observed, target.policy_revision)
+    if policy:
+        lines += policy + [""]
     if diffs:
         lines.append("Generated files that would change:")
         lines += diffs
@@ -60,6 +63,20 @@ def plan_report(stack: Stack) -> PlanReport:
     return PlanReport("\n".join(lines) + "\n", changes, files=file_changes(stack, target.outputs),
                       drift=tuple(differences), steps=tuple(step.describe() for step in steps),
                       interrupted=pending.describe() if pending is not None else None)
+
+
+def policy_diff(stack: Stack, observed, revision: str) -> list[str]:
+    """How policies/ differs from the revision the running OPA serves (the snapshot its container mounts)."""
+    from ..render.policy import snapshot_diff, snapshot_dir
+
+    opa = next((c for c in observed.containers if c.role == "opa" and c.state == "running"), None)
+    served = (opa.version or "").removeprefix("policy ") if opa is not None else ""
+    if opa is None or served == revision:
+        return []
+    old = snapshot_dir(stack.state_dir, served) if served else None
+    shown = snapshot_diff(old, stack.policies)
+    heading = (f"Policy OPA would load (revision {revision}; it serves {served or 'a policy of no revision'}):")
+    return [heading] + [f"  {line}" for line in shown or ["(the snapshot OPA serves is gone: files not compared)"]]
 
 
 def file_changes(stack: Stack, outputs: dict[str, str]) -> dict[str, str]:

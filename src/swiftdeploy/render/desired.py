@@ -54,6 +54,7 @@ class Desired:
     outputs: Mapping[str, str]
     services: Mapping[str, ServiceSpec]  # role -> spec
     route: Route
+    policy_revision: str = ""  # the policy OPA loads in this state (render/policy.py)
 
     @property
     def generation(self) -> str:
@@ -64,13 +65,13 @@ class Desired:
         return tuple(track for track in APP_TRACKS if track in self.services)
 
 
-def desired(manifest: Manifest, templates: str | Path = "templates") -> Desired:
-    return _desired(manifest, str(templates))
+def desired(manifest: Manifest, templates: str | Path = "templates", policy_revision: str = "") -> Desired:
+    return _desired(manifest, str(templates), policy_revision)
 
 
 @lru_cache(maxsize=64)
-def _desired(manifest: Manifest, templates: str) -> Desired:
-    outputs = {name: render(name, manifest, templates) for name in outputs_for(manifest)}
+def _desired(manifest: Manifest, templates: str, policy_revision: str) -> Desired:
+    outputs = {name: render(name, manifest, templates, policy_revision) for name in outputs_for(manifest)}
     compose = load_yaml(outputs[definition_file(manifest)])
     services = {}
     for name, definition in compose["services"].items():
@@ -80,7 +81,7 @@ def _desired(manifest: Manifest, templates: str) -> Desired:
                                      image=definition["image"], version=labels.get("io.swiftdeploy.version"))
     canary = manifest.services.canary
     route = Route(canary.weight if manifest.services.mode == "canary" else None)
-    return Desired(manifest=manifest, outputs=outputs, services=services, route=route)
+    return Desired(manifest=manifest, outputs=outputs, services=services, route=route, policy_revision=policy_revision)
 
 
 def definition_file(manifest: Manifest) -> str:

@@ -42,6 +42,9 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
 }
 SWARM_ONLY = ("stack.yml",)
+# outputs that also read the policy's revision (OPA mounts that revision's snapshot): their task depends on
+# the policy files as well
+POLICY_READERS = ("docker-compose.yml", "stack.yml")
 
 
 def used_by(output: str, manifest: Manifest) -> bool:
@@ -74,13 +77,16 @@ def manifest_slice(manifest: Manifest, fields: tuple[str, ...]) -> dict:
     return picked
 
 
-def render(output: str, manifest: Manifest, templates_dir: str | Path = "templates") -> str:
-    """The text of generated/<output> for this manifest."""
+def render(output: str, manifest: Manifest, templates_dir: str | Path = "templates", policy_revision: str = "") -> str:
+    """The text of generated/<output> for this manifest (and, for POLICY_READERS, the policy's revision)."""
     import jinja2  # imported here so that `doit list` (which reads OUTPUTS) stays fast
 
     template_name, fields = OUTPUTS[output]
+    context = manifest_slice(manifest, fields)
+    if output in POLICY_READERS:
+        context["policy"] = {"revision": policy_revision or "none"}
     try:
-        text = _environment(str(templates_dir)).get_template(template_name).render(**manifest_slice(manifest, fields))
+        text = _environment(str(templates_dir)).get_template(template_name).render(**context)
     except jinja2.TemplateNotFound:
         raise RenderError(f"{templates_dir}/{template_name}: template not found") from None
     except jinja2.UndefinedError as err:

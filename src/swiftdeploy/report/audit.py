@@ -150,6 +150,7 @@ _DETAIL_FORMS = {
     "domain": ("code", "policy {}"), "operation": ("code", "operation {}"), "error": ("text", "error: {}"),
     "steps": ("number", "steps {}"), "from_step": ("number", "from step {}"), "step": ("number", "step {}"),
     "analyses": ("number", "{} analyses"),
+    "policy": ("code", "allowed under policy revision {}"),
 }
 
 
@@ -205,6 +206,7 @@ class _Auditor:
         self.open_runs: dict[str, tuple[tuple, dict]] = {}  # policy -> (reasons shape, its violation)
         self.tracks = {"stable": _TrackTotals("stable"), "canary": _TrackTotals("canary")}
         self.periods = PeriodFolder()
+        self.allowed_under: dict[str, str] = {}  # gated operation -> the policy revision of its last allow
 
     def take(self, record) -> None:
         kind = record.get("event") if isinstance(record, dict) else None
@@ -245,6 +247,10 @@ class _Auditor:
 
     def _operation(self, r: dict, label: str, mode_after: str, shown: tuple[str, ...]) -> None:
         failed = r["outcome"] != "ok"
+        gated = r["event"] if r["event"] != "promote" else f"promote:{r['to']}"
+        revision = self.allowed_under.pop(gated, None)
+        if revision is not None:  # which policy allowed it (histories from before revisions have none)
+            r, shown = {**r, "policy": revision}, (*shown, "policy")
         if not failed and mode_after != self.mode:
             self.mode_changes.add(ModeChange(r["ts"], self.mode, mode_after, r["event"], r.get("version"),
                                              r.get("canary_version")))
@@ -263,6 +269,8 @@ class _Auditor:
         if r["domain"] == "canary" and epoch is not None:
             self.gate_points.add(GatePoint(r["ts"], epoch, r["allow"], _number_or_none(facts.get("error_rate")),
                                            _number_or_none(facts.get("p99_ms"))))
+        if r["allow"] and _text_field(r.get("policy_revision")):
+            self.allowed_under[r["operation"]] = r["policy_revision"]
         if not r["allow"]:
             self._violation(r["ts"], r["domain"], "gate", r["operation"], tuple(r["reasons"]),
                             tuple((name, _bounded(value)) for name, value in list(facts.items())[:_MAX_ITEMS]))
@@ -281,8 +289,11 @@ class _Auditor:
         if outcome == "promoted" and self.mode != "stable":
             self.mode_changes.add(ModeChange(r["ts"], self.mode, "stable", "rollout", r.get("version"), None))
             self.mode = "stable"
+        revision = self.allowed_under.pop("rollout", None)
+        if revision is not None and outcome == "promoted":
+            r = {**r, "policy": revision}
         self._log(r, f"rollout {str(outcome).replace('_', ' ')}", outcome not in ("promoted", "stopped"),
-                  ("version", "analyses", "seconds", "reasons"))
+                  ("version", "analyses", "seconds", "reasons", "policy"))
 
     def _rollout_step(self, r: dict) -> None:
         if self.mode != "canary":
@@ -299,6 +310,8 @@ class _Auditor:
             self.gate_points.add(GatePoint(r["ts"], epoch, r["verdict"] == "pass",
                                            _number_or_none(facts.get("error_rate")),
                                            _number_or_none(facts.get("p99_exact_ms", facts.get("p99_ms")))))
+        if r["verdict"] == "pass" and _text_field(r.get("policy_revision")):
+            self.allowed_under["rollout"] = r["policy_revision"]
         if r["verdict"] == "fail":
             flat = [(name, value) for name, value in facts.items() if not isinstance(value, dict)]
             self._violation(r["ts"], "canary", "gate", f"rollout step {r['step']} ({r['weight']}%)",

@@ -32,6 +32,16 @@ class EngineImages:
         for reference in references:
             engine.pull_image(reference, credentials(reference, credentials_dir))
 
+    def policy_problem(self, opa_image: str, folder: Path) -> str | None:
+        """What `opa check --bundle` in OPA's own image says of a policy snapshot: None when it compiles."""
+        status, output = engine.run_once(opa_image, ["check", "--bundle", "/policies"],
+                                         {str(Path(folder).resolve()): "/policies"}, network_mode="none")
+        if status == 0:
+            return None
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        first = next((line for line in lines if "/policies/" in line), lines[0] if lines else f"exit {status}")
+        return first.split("occurred: ", 1)[-1].replace("/policies/", "policies/")[:300]
+
     def tag(self, image_id: str, reference: str) -> None:
         engine.tag_image(image_id, *engine.split_reference(reference))
 
