@@ -152,6 +152,20 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
         if worker.images.list(name=image):
             worker.images.remove(image, force=True)
 
+    # a node that takes tasks but that no engine of swarm.engines reaches: one line from plan and deploy, and
+    # deploy starts nothing (OPA included)
+    manifest = project / "manifest.yaml"
+    full = manifest.read_text()
+    workers = [swarm["pairs"][f"SWIFTDEPLOY_{n.upper()}_TCP"] for n in swarm["names"][1:]]
+    manifest.write_text(full.replace(json.dumps(workers), json.dumps(workers[:1])))
+    for words in (("plan",), ("deploy",)):
+        refused = swiftdeploy(project, *words)
+        errors = [line for line in refused.stderr.splitlines() if "no engine of swarm.engines" in line]
+        assert refused.returncode == 1 and len(errors) == 1, refused.stdout + refused.stderr
+        assert f"swarm node sd-{swarm['names'][2]} takes tasks" in errors[0] and "Traceback" not in refused.stderr
+    assert not [s for s in swarm["manager"].services.list() if s.name.startswith(f"{name}_")], "nothing started"
+    manifest.write_text(full)
+
     started = time.monotonic()
     deployed = ok(swiftdeploy(project, "deploy", timeout=600))
     print(f"\ndeploy on 3 nodes: {time.monotonic() - started:.1f} s")

@@ -23,7 +23,7 @@ from ..files import write_atomic
 from ..evidence.history import utc_timestamp
 from .journal import Pending
 from ..model.manifest import Build, Manifest
-from .plan import AskGate, describe
+from .plan import AskGate, StartService, StartStack, describe
 from .releases import Release, release_tag
 from .stack import Stack
 from ..state import APP_TRACKS
@@ -105,6 +105,8 @@ class Operation:
         steps = executor.plan(target, gates, builds=builds, strict=strict)
         if any(getattr(step, "role", None) == "opa" for step in steps):
             opa_policy.prepare(stack, target.policy_revision)  # a policy that does not compile changes nothing
+        if any(isinstance(step, (StartService, StartStack)) for step in steps):
+            check_nodes(stack)  # a node that cannot get the image: one line before anything starts
         if not steps and new_text == text and not self.pending:
             self.journal.finish()
             if nothing_is_error:
@@ -223,10 +225,18 @@ def check_inputs(stack: Stack, manifest: Manifest | None = None) -> None:
     says what is not: before any container, OPA's included, is touched."""
     manifest = manifest or stack.manifest
     read_app_secrets(manifest.services.secrets, stack.state_dir)
-    opa_policy.prepare(stack)
     for source in {manifest.services.build, manifest.services.canary.build}:
         if isinstance(source, Build) and (problem := input_problem(stack.root, source)):
             raise OperationError(problem)
+    opa_policy.prepare(stack)
+    check_nodes(stack)
+
+
+def check_nodes(stack: Stack) -> None:
+    """On a cluster, every node that takes tasks can get the app's image (a no-op on one engine)."""
+    check = getattr(stack.runtime, "check_nodes", None)
+    if check is not None:
+        check()
 
 
 def deploy(stack: Stack, **options) -> Outcome:

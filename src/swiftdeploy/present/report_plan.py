@@ -19,6 +19,9 @@ class PlanReport:
 
 
 def plan_report(stack: Stack) -> PlanReport:
+    from ..converge.operations import check_nodes
+
+    check_nodes(stack)  # an unreachable swarm node: the one-line error deploy would give, before its first step
     target = stack.desired()
     lines = []
     pending = stack.journal.pending()

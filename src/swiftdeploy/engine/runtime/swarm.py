@@ -235,6 +235,11 @@ class SwarmRuntime(EngineImages, EngineOutput):
                 raise SwarmError(f"{what} still exist {seconds:.0f} s after removal")
             time.sleep(0.5)
 
+    def check_nodes(self) -> None:
+        """Every ready node gets the app's image: a node no engine of swarm.engines reaches is an error before
+        the first step (ShippingError, one line), not after OPA has started."""
+        swarm_images.reached_nodes(self.engines)
+
     def start_early(self, service: str) -> None:
         """Compose starts OPA ahead of a deploy; a Swarm service is deployed with the rest."""
 

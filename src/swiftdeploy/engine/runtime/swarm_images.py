@@ -81,20 +81,28 @@ def ship(references, urls, say: Callable[[str], None] = print) -> None:
         if image_id is None:
             raise ShippingError(f"{reference}: no such image on the manager to give the swarm's nodes")
         wanted[reference] = image_id
-    with engine.asking("listing the swarm's nodes"):
-        ready = schedulable_nodes(manager.api.nodes())
-        manager_id = manager.info()["Swarm"]["NodeID"]
-    if len(ready) <= 1 and not urls:
-        return
-    engines = connect_all(urls)
-    problems = unreached(ready, manager_id, engines)
-    if problems:
-        raise ShippingError(problems[0])
+    ready, manager_id, engines = reached_nodes(urls)
     targets = [e for e in engines if e.node_id in ready and e.node_id != manager_id]
     with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
         for line in pool.map(lambda node: _give(node, wanted), targets):
             if line:
                 say(line)
+
+
+def reached_nodes(urls) -> tuple[dict[str, str], str, list[NodeEngine]]:
+    """(the ready nodes, the manager's id, the engines of swarm.engines), or ShippingError naming a ready node
+    that none of them reaches: what the plan checks before the first step, and each shipment again."""
+    manager = engine.client()
+    with engine.asking("listing the swarm's nodes"):
+        ready = schedulable_nodes(manager.api.nodes())
+        manager_id = manager.info()["Swarm"]["NodeID"]
+    if len(ready) <= 1 and not urls:
+        return ready, manager_id, []
+    engines = connect_all(urls)
+    problems = unreached(ready, manager_id, engines)
+    if problems:
+        raise ShippingError(problems[0])
+    return ready, manager_id, engines
 
 
 def connect_all(urls) -> list[NodeEngine]:
