@@ -31,7 +31,7 @@ def task_init():
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
             "actions": [(render_output, [output, as_written])],
-            "file_dep": [f"templates/{template}", *RENDER_CODE, *(_policy_files() if output in POLICY_READERS else [])],
+            "file_dep": [f"templates/{template}", *RENDER_CODE, *(_opa_inputs() if output in POLICY_READERS else [])],
             "uptodate": [ManifestSliceUnchanged(output), as_written],
             **files,
         }
@@ -44,14 +44,17 @@ def task_init():
     }
 
 
-def _policy_files() -> list[str]:
-    """What OPA loads from policies/ (a missing folder is reported by the render, not by `doit list`)."""
+def _opa_inputs() -> list[str]:
+    """What OPA loads from policies/, and the template of its config (a missing policies/ is reported by the
+    render, not by `doit list`)."""
     from swiftdeploy.render.policy import PolicyError, policy_files
+    from swiftdeploy.render.templates import OUTPUTS
 
+    config = f"templates/{OUTPUTS['opa-config.yaml'][0]}"
     try:
-        return [str(POLICIES / name) for name in policy_files(POLICIES)]
+        return [config, *(str(POLICIES / name) for name in policy_files(POLICIES))]
     except PolicyError:
-        return []
+        return [config]
 
 
 class ManifestSliceUnchanged:

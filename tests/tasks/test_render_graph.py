@@ -1,6 +1,7 @@
 """doit init: one subtask per generated file, rebuilt only when its own inputs change."""
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -86,6 +87,18 @@ def test_a_policy_edit_rerenders_only_the_files_that_mount_its_snapshot(project)
     assert executed(run_doit(project, "init", check=True)) == set()
 
 
+def test_a_new_opa_config_is_a_new_opa_definition(project):
+    run_doit(project, "init", check=True)
+    before = (project / "generated" / "docker-compose.yml").read_text()
+    template = project / "templates" / "opa-config.yaml.j2"
+    template.write_text(template.read_text().replace("  console: true", "  console: false"))
+    result = run_doit(project, "init", check=True)
+    assert executed(result) == {"init:opa-config.yaml", "init:docker-compose.yml", "init:stack.yml"}
+    after = (project / "generated" / "docker-compose.yml").read_text()
+    spec = re.compile(r'io.swiftdeploy.role: opa\n      io.swiftdeploy.spec: "(\w+)"')
+    assert spec.search(before)[1] != spec.search(after)[1], "OPA is replaced, so it reads the new config"
+
+
 def test_changing_only_nginx_port_rerenders_only_the_files_that_use_it(project):
     run_doit(project, "init", check=True)
     opa_before = (project / "generated" / "opa-config.yaml").stat().st_mtime_ns
@@ -154,7 +167,8 @@ def test_a_file_out_of_date_because_its_inputs_changed_is_not_reported(project):
     template = project / "templates" / "opa-config.yaml.j2"
     template.write_text(template.read_text() + "# a note\n")
     result = run_doit(project, "init", check=True)
-    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml"}
+    # stack.yml labels OPA with opa-config.yaml's digest as the compose file does (it records again that it has none)
+    assert executed(result) == {"init:nginx.conf", "init:docker-compose.yml", "init:opa-config.yaml", "init:stack.yml"}
     assert result.stderr == ""
 
 

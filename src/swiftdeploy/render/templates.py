@@ -42,8 +42,8 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
 }
 SWARM_ONLY = ("stack.yml",)
-# outputs that also read the policy's revision (OPA mounts that revision's snapshot): their task depends on
-# the policy files as well
+# outputs that also read the policy's revision (OPA mounts that revision's snapshot) and opa-config.yaml's
+# digest: their task depends on the policy files and that template as well
 POLICY_READERS = ("docker-compose.yml", "stack.yml")
 
 
@@ -84,7 +84,10 @@ def render(output: str, manifest: Manifest, templates_dir: str | Path = "templat
     template_name, fields = OUTPUTS[output]
     context = manifest_slice(manifest, fields)
     if output in POLICY_READERS:
-        context["policy"] = {"revision": policy_revision or "none"}
+        # OPA reads opa-config.yaml only at its start: a new one is a new OPA, like a new policy
+        config = render("opa-config.yaml", manifest, templates_dir)
+        context["policy"] = {"revision": policy_revision or "none",
+                             "config": hashlib.sha256(config.encode()).hexdigest()[:12]}
     try:
         text = _environment(str(templates_dir)).get_template(template_name).render(**context)
     except jinja2.TemplateNotFound:
