@@ -29,7 +29,9 @@ def test_logs_shows_each_role_and_follow_prints_the_canarys_line_within_a_second
     assert only_opa and all(line.startswith("opa | ") for line in only_opa), only_opa[:3]
 
     follow = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "logs", "canary", "--follow", "--tail", "0"],
-                              cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              # started as a script's `&` job is: SIGINT ignored, which Ctrl-C must still end
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         time.sleep(2)  # it has attached to the container
         ok(swiftdeploy(project, "chaos", "slow", "--duration", "0.1"))

@@ -4,6 +4,7 @@ container's new lines are printed as they come, until Ctrl-C."""
 
 import queue
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -82,6 +83,9 @@ def show(runtime, role: str | None, since: str | None, tail, say: Callable[[str]
 def follow(runtime, role: str | None, since: str | None, tail, say: Callable[[str], None] = print,
            stop: threading.Event | None = None) -> None:
     """Print each chosen container's lines as they come, until Ctrl-C (or `stop`)."""
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C ends it even when started with SIGINT ignored (a `&` job of a script inherits that)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     containers = chosen(runtime, role)
     seconds, lines = since_seconds(since), tail_count(tail)
     after = time.time() - seconds if seconds else None
