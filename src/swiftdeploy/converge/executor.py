@@ -79,6 +79,14 @@ class Executor:
         self.checkpoint(step.describe())
 
     def _change(self, step: Step) -> None:
+        if _starts_opa(step):  # OPA starts only from a policy that compiles, and goes on only once it serves it
+            opa_policy.prepare(self.stack, step.target.policy_revision)
+            self._act(step)
+            opa_policy.confirm(self.stack, step.target.policy_revision)
+        else:
+            self._act(step)
+
+    def _act(self, step: Step) -> None:
         stack = self.stack
         if isinstance(step, BuildImages):
             stack.runtime.build(stack.root, step.references, step.source_hash, step.source)
@@ -87,8 +95,6 @@ class Executor:
         elif isinstance(step, StartService):
             if step.replacing is not None and step.role in APP_TRACKS:
                 self.drain()
-            if step.role == "opa":
-                opa_policy.prepare(stack, step.target.policy_revision)
             files = [definition_file(step.target.manifest)] + ROLE_FILES.get(step.role, [])
             self.write(step.target, files)
             # An app track is confirmed healthy by compose --wait; OPA, which has no healthcheck, by the gate
@@ -100,20 +106,13 @@ class Executor:
                 if step.role not in APP_TRACKS:
                     raise
                 raise ExecutorError(self.never_ready(step.spec.service, step.target.manifest, err)) from None
-            if step.role == "opa":
-                opa_policy.confirm(stack, step.target.policy_revision)
         elif isinstance(step, StartStack):
-            starts_opa = "opa" in step.target.services and step.target.services["opa"].service in step.services
-            if starts_opa:
-                opa_policy.prepare(stack, step.target.policy_revision)
             self.write(step.target, list(step.target.outputs))
             # --no-deps with the services listed: compose still orders them (nginx only once stable is
             # healthy) and leaves running ones alone (on Podman a plain `up` recreates every running
             # container). Readiness is then watched here: compose's --wait polls slowly.
             stack.runtime.up(list(step.services), no_deps=True, wait=False)
             self.await_ready(step.services)
-            if starts_opa:
-                opa_policy.confirm(stack, step.target.policy_revision)
         elif isinstance(step, Reroute):
             self.write(step.target, ["nginx.conf"])
             if step.resolve or stack.proxy.served_generation() != step.target.generation:
@@ -173,6 +172,13 @@ class Executor:
     def write(self, target: Desired, names) -> None:
         for name in names:
             write_atomic(self.stack.generated / name, target.outputs[name])
+
+
+def _starts_opa(step: Step) -> bool:
+    if isinstance(step, StartService):
+        return step.role == "opa"
+    opa = step.target.services.get("opa") if isinstance(step, StartStack) else None
+    return opa is not None and opa.service in step.services
 
 
 def _identity(step: Step) -> tuple:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..engine.build import describe_source, outdated
+from ..render.policy import revision_in
 from ..render.desired import Desired, Route, carrier, with_route
 from ..errors import SwiftDeployError
 from ..model.manifest import BUNDLED, ImageSource, Manifest
@@ -208,9 +209,8 @@ class _Planner:
 
     def why_not(self, container: Container, spec) -> str:
         if container.role == "opa" and container.version != spec.version and container.spec != spec.spec:
-            served = (container.version or "").removeprefix("policy ")
-            return (f"serves policy revision {served or 'unknown'}; policies/ is revision "
-                    f"{(spec.version or '').removeprefix('policy ')}")
+            return (f"serves policy revision {revision_in(container.version) or 'unknown'}; policies/ is revision "
+                    f"{revision_in(spec.version)}")
         if container.version != spec.version:
             return f"runs version {container.version}, the manifest asks for {spec.version}"
         if container.spec != spec.spec:

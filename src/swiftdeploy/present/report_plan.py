@@ -70,10 +70,10 @@ def plan_report(stack: Stack) -> PlanReport:
 
 def policy_diff(stack: Stack, observed, revision: str) -> list[str]:
     """How policies/ differs from the revision the running OPA serves (the snapshot its container mounts)."""
-    from ..render.policy import snapshot_diff, snapshot_dir
+    from ..render.policy import revision_in, snapshot_diff, snapshot_dir
 
     opa = next((c for c in observed.containers if c.role == "opa" and c.state == "running"), None)
-    served = (opa.version or "").removeprefix("policy ") if opa is not None else ""
+    served = revision_in(opa.version) if opa is not None else ""
     if opa is None or served == revision:
         return []
     old = snapshot_dir(stack.state_dir, served) if served else None

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import SwiftDeployError
 
 POLICY_DIR = "policy"  # under the state directory: one snapshot per revision
+VERSION_PREFIX = "policy "  # OPA's io.swiftdeploy.version label: "policy <revision>"
 
 
 class PolicyError(SwiftDeployError):
@@ -58,6 +59,11 @@ def _revision(policies: str, stamp: tuple) -> str:  # keyed by the files' names,
     for name, *_ in stamp:
         digest.update(name.encode() + b"\0" + (Path(policies) / name).read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def revision_in(version: str | None) -> str:
+    """The revision an OPA container's version label names ("" for none)."""
+    return (version or "").removeprefix(VERSION_PREFIX)
 
 
 def snapshot_dir(state_dir: Path, rev: str) -> Path:
