@@ -192,7 +192,7 @@ def kill_promote_stable_after(project, steps: int, delay: float) -> str:
             f"{'; it had finished before the kill' if finished else ''})")
 
 
-def nginx_errors(project: Path, last: int = 12) -> list[str]:
+def nginx_errors(project: Path, last: int = 12, levels=("error", "crit", "alert", "emerg")) -> list[str]:
     """The last error lines of the stack's nginx (its error_log is its stderr): why a request failed."""
     import yaml
 
@@ -203,8 +203,7 @@ def nginx_errors(project: Path, last: int = 12) -> list[str]:
     for container in containers(name):
         if container.labels.get("com.docker.compose.service") == "nginx":
             text = client().api.logs(container.id, stdout=False, stderr=True).decode(errors="replace")
-            lines += [line for line in text.splitlines() if any(f"[{level}]" in line for level in
-                                                                ("error", "crit", "alert", "emerg"))]
+            lines += [line for line in text.splitlines() if any(f"[{level}]" in line for level in levels)]
     return lines[-last:]
 
 

@@ -5,7 +5,8 @@ import time
 import pytest
 import requests
 
-from stackkit import SteadyLoad, dropped, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from stackkit import (SteadyLoad, dropped, make_project, manifest_of, nginx_errors, ok, public_url, remove_everything,
+                      require_engine, swiftdeploy)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 
@@ -14,6 +15,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
 def project(tmp_path):
     require_engine()
     project = make_project(tmp_path / "project", canary={"version": "1.1.0", "weight": 40})
+    yield project
+    remove_everything(project)
+
+
+@pytest.fixture
+def whole_canary(tmp_path):
+    require_engine()
+    project = make_project(tmp_path / "project", canary={"version": "1.1.0", "weight": 100})
     yield project
     remove_everything(project)
 
@@ -66,3 +75,20 @@ def test_a_slow_request_in_flight_when_rollback_removes_the_canary_is_still_answ
     assert not isinstance(answer, Exception), answer
     assert answer.status_code == 200 and answer.json()["version"] == "1.1.0", answer.text
     assert time.monotonic() - started >= 6, "rollback waited for the request the canary was still answering"
+
+
+def test_a_canary_at_weight_100_answers_every_new_client_from_the_moment_promote_returns(whole_canary):
+    """During the reload that routes the canary, an old worker may take a request a new worker sends to the
+    canary's socket: its answer must not count as a canary failure, which would send every new client to
+    stable for fail_timeout (5 s) after promote said the canary is routed."""
+    ok(swiftdeploy(whole_canary, "deploy"))
+    url = public_url(whole_canary)
+    for _ in range(3):
+        with SteadyLoad(url, threads=6, pause=0) as load:
+            time.sleep(0.5)
+            ok(swiftdeploy(whole_canary, "promote", "canary"))
+            assert versions_served(url, 20) == {"1.1.0"}, nginx_errors(whole_canary, levels=("warn",))
+            ok(swiftdeploy(whole_canary, "rollback"))
+            assert versions_served(url, 20) == {"1.0.0"}
+        assert load.failures() == {}, dropped(load, whole_canary)
+    assert not [line for line in nginx_errors(whole_canary, 100, levels=("warn",)) if "disabled" in line]

@@ -86,8 +86,11 @@ def test_across_reloads_the_track_hop_keeps_its_sockets_opens_fresh_connections_
         track_servers = text.split("listen unix:")[1:]
         assert all("proxy_buffering off;" in server.split("listen ")[0] for server in track_servers)
         assert "http_504" in text.split("listen 8080;")[1]
-    unrouted_canary = render("nginx.conf", stable, TEMPLATES).split("listen unix:/tmp/swiftdeploy-canary.sock;")[1]
-    assert "return 502;" in unrouted_canary.split("server {")[0] and "canary_containers" not in unrouted_canary
+    in_stable_mode = render("nginx.conf", stable, TEMPLATES)
+    unrouted_canary = in_stable_mode.split("listen unix:/tmp/swiftdeploy-canary.sock;")[1].split("\n    }\n")[0]
+    assert "proxy_pass http://canary_to_stable;" in unrouted_canary and "canary_containers" not in in_stable_mode
+    assert "X-SwiftDeploy-Track" not in unrouted_canary and "X-Mode" not in unrouted_canary, "stable's server marks"
+    assert re.search(r"upstream canary_to_stable \{\s*server unix:/tmp/swiftdeploy-stable.sock;", in_stable_mode)
 
 
 def test_compose_hardens_every_container(stable):
