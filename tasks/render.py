@@ -18,7 +18,7 @@ RENDER_CODE = [
 
 def task_init():
     """Render generated/ (nginx, compose, OPA config) from manifest.yaml and create the tokens."""
-    from swiftdeploy.render.templates import OUTPUTS, POLICY_READERS, SWARM_ONLY
+    from swiftdeploy.render.templates import INCLUDES, OUTPUTS, POLICY_READERS, SWARM_ONLY
     from swiftdeploy.secrets import SECRETS_DIR, TOKENS
 
     for output, (template, _fields) in OUTPUTS.items():
@@ -31,7 +31,7 @@ def task_init():
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
             "actions": [(render_output, [output, as_written])],
-            "file_dep": [f"templates/{template}", *RENDER_CODE, *(_opa_inputs() if output in POLICY_READERS else [])],
+            "file_dep": [f"templates/{template}", *(f"templates/{t}" for t in INCLUDES.get(output, ())), *RENDER_CODE, *(_opa_inputs() if output in POLICY_READERS else [])],
             "uptodate": [ManifestSliceUnchanged(output), as_written],
             **files,
         }

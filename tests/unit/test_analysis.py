@@ -1,11 +1,15 @@
 """The analysis window and nginx's request log: what the rollout, the canary gate and status judge on."""
 
 import json
+import os
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 from swiftdeploy.judge import requestlog
 from swiftdeploy.judge.analysis import Sampler
 from swiftdeploy.judge.metrics import parse
+from swiftdeploy.model.manifest import Logs
 
 METRICS = """\
 # TYPE http_requests_total counter
@@ -24,7 +28,7 @@ def scrape(at: float, ok: int = 0, bad: int = 0):
 
 
 def sampler_with(track: str, scrapes, window: float = 5.0) -> Sampler:
-    sampler = Sampler(SimpleNamespace(runtime=None, manifest=SimpleNamespace(metrics_source="scrape")), window)
+    sampler = Sampler(SimpleNamespace(runtime=None, manifest=SimpleNamespace(metrics_source="scrape", logs=Logs())), window)
     sampler.scrapes[track].extend(scrapes)
     return sampler
 
@@ -71,25 +75,77 @@ def test_nearest_rank_p99():
 
 
 class LogRuntime:
-    """nginx's log file, read the way RequestLog asks the container to (stat, then tail from an offset)."""
+    """The nginx container's log volume as a local folder: RequestLog's own script runs in a local sh."""
 
-    def __init__(self):
-        self.data = b""
+    def __init__(self, folder):
+        self.log = folder / "swiftdeploy-requests.jsonl"
 
     def exec(self, service, command):
-        offset = int(command[-1])
-        body = self.data[offset - 1:] if offset > 0 else b""
-        return SimpleNamespace(returncode=0, stdout=f"{len(self.data)}\n" + body.decode(), stderr="")
+        assert command[4] == requestlog.LOG_PATH
+        return subprocess.run([*command[:4], str(self.log), *command[5:]], capture_output=True, text=True)
+
+    def append(self, *lines, to=""):
+        with open(f"{self.log}{to}", "a") as file:
+            file.write("".join(lines))
+
+    def rotate(self, keep=3):
+        """What nginx's rotate_logs does: shift name.N up (the oldest drops), move the log to name.1."""
+        for n in range(keep, 1, -1):
+            if Path(f"{self.log}.{n - 1}").exists():
+                os.replace(f"{self.log}.{n - 1}", f"{self.log}.{n}")
+        os.replace(self.log, f"{self.log}.1")
 
 
-def test_the_reader_takes_only_new_whole_lines_and_survives_a_truncated_log():
-    runtime = LogRuntime()
-    runtime.data = (line(1.0) + "\n").encode()
+def test_the_reader_takes_only_new_whole_lines_and_reads_a_truncated_log_from_its_start(tmp_path):
+    runtime = LogRuntime(tmp_path)
+    runtime.append(line(1.0) + "\n")
     log = requestlog.RequestLog(runtime)
     assert log.read() == []  # the first read positions at the end: what came before is not this window's
-    runtime.data += (line(2.0) + "\n" + line(3.0)[:10]).encode()  # a line nginx is still writing
+    runtime.append(line(2.0) + "\n" + line(3.0)[:10])  # a line nginx is still writing
     assert [r.at for r in log.read()] == [2.0]
-    runtime.data += (line(3.0)[10:] + "\n").encode()
+    runtime.append(line(3.0)[10:] + "\n")
     assert [r.at for r in log.read()] == [3.0]
-    runtime.data = (line(4.0) + "\n").encode()  # rotated or truncated: start again from its beginning
+    assert log.gap is None
+    runtime.log.write_text(line(4.0) + "\n")  # truncated in place (not by SwiftDeploy): read from its start,
     assert [r.at for r in log.read()] == [4.0]
+    assert "requests are missing" in log.gap  # and say that lines written before the truncation may be lost
+
+
+def test_the_reader_follows_a_rotated_log_to_its_end_before_the_new_one(tmp_path):
+    runtime = LogRuntime(tmp_path)
+    log = requestlog.RequestLog(runtime)
+    assert log.read() == []  # no log yet
+    runtime.append("")
+    assert log.read() == []  # nginx made it, empty: its first line will name it
+    runtime.append(line(1.0) + "\n")
+    assert [r.at for r in log.read()] == [1.0]
+    runtime.append(line(2.0) + "\n")
+    runtime.rotate()
+    runtime.append(line(3.0) + "\n", to=".1")  # nginx writes the moved file until it reopens its logs
+    runtime.append("")
+    assert [r.at for r in log.read()] == [2.0, 3.0]  # nginx reopened: a new empty log
+    runtime.append(line(4.0) + "\n")
+    assert [r.at for r in log.read()] == [4.0]
+    assert log.gap is None, "the new log was empty at the last read: nothing could be missed"
+    runtime.append(line(5.0) + "\n")
+    runtime.rotate()
+    runtime.append(line(6.0) + "\n")
+    runtime.rotate()
+    runtime.append(line(7.0) + "\n")
+    assert [r.at for r in log.read()] == [5.0, 6.0, 7.0], "two rotations between reads, within logs.keep"
+    assert log.gap is None
+
+
+def test_a_log_rotated_past_keep_between_two_reads_is_a_gap_not_silently_fewer_requests(tmp_path):
+    runtime = LogRuntime(tmp_path)
+    log = requestlog.RequestLog(runtime, keep=2)
+    runtime.append(line(1.0) + "\n")
+    log.read()
+    for t in (2.0, 3.0, 4.0):
+        runtime.append(line(t) + "\n")
+        runtime.rotate(keep=2)
+    runtime.append(line(5.0) + "\n")
+    assert [r.at for r in log.read()] == [3.0, 4.0, 5.0]
+    assert "rotated more than logs.keep (2) times" in log.gap
+    runtime.append(line(6.0) + "\n")
+    assert [r.at for r in log.read()] == [6.0] and log.gap is None

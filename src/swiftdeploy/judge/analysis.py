@@ -12,6 +12,7 @@ window (nginx_source.NginxLogSource), for an app without instrumentation. nginx'
 request log either way.
 """
 
+import time
 from collections import deque
 
 from . import requestlog
@@ -51,8 +52,9 @@ class Sampler:
         self.scrapes: dict[str, deque[Scrape]] = {track: deque() for track in APP_TRACKS}
         self.requests: deque[requestlog.Request] = deque()
         self.down: dict[str, str] = {}
-        self.log = requestlog.RequestLog(stack.runtime, "nginx")
+        self.log = requestlog.RequestLog(stack.runtime, "nginx", stack.manifest.logs.keep)
         self.log_error: str | None = None
+        self.log_gaps: list[float] = []  # wall times of reads that found requests missing since the one before
 
     def sample(self, containers: dict | None = None) -> None:
         """Scrape every ready app track (`containers`: role -> observed container) and read nginx's new requests."""
@@ -75,14 +77,29 @@ class Sampler:
             self.down.pop(track, None)
             while len(samples) > 2 and samples[-1].at - samples[1].at >= self.window_seconds:
                 samples.popleft()  # samples[1] is a whole window old: it is the newest base
-        try:
-            self.requests.extend(self.log.read())
-            self.log_error = None
-        except SwiftDeployError as err:
-            self.log_error = str(err).splitlines()[0]
+        self.read_log()
         oldest = min((s[0].wall for s in self.scrapes.values() if s), default=None)
         while self.requests and oldest is not None and self.requests[0].at < oldest - 1:
             self.requests.popleft()
+
+    def read_log(self) -> None:
+        """Take nginx's new requests. Between samples too: a read follows at most logs.keep rotations."""
+        try:
+            self.requests.extend(self.log.read())
+            self.log_error = self.log.gap
+        except SwiftDeployError as err:
+            self.log_error = str(err).splitlines()[0]
+            return
+        if self.log.gap:
+            self.log_gaps.append(time.time())
+
+    def follow_log(self, seconds: float, every: float = 1.0) -> None:
+        """Wait `seconds`, reading nginx's request log every `every` seconds meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(every, left))
+            if deadline - time.monotonic() > every / 2:
+                self.read_log()
 
     def window(self, track: str):
         """(Window, first scrape, last scrape) of the track's latest window, or None before two scrapes."""
@@ -109,6 +126,9 @@ class Sampler:
         if found is None:
             return None
         w, base, latest = found
+        complete = not any(base.wall < gap <= latest.wall for gap in self.log_gaps)
+        if not complete and self.stack.manifest.metrics_source == "nginx":
+            raise SwiftDeployError(f"the {track} track's figures are incomplete: {self.log_error or 'nginx request log gap'}")
         exact = requestlog.exact(self._requests_between(base.wall, latest.wall), track)
         return {
             "window_seconds": round(w.seconds, 3),
@@ -117,7 +137,7 @@ class Sampler:
             "error_rate": None if w.error_rate is None else round(w.error_rate, 6),
             "p99_ms": None if w.p99_seconds is None else round(w.p99_seconds * 1000, 3),
             "p99_saturated": w.p99_saturated,
-            "p99_exact_ms": exact.p99_ms if self.log_error is None else None,
+            "p99_exact_ms": exact.p99_ms if self.log_error is None and complete else None,
         }
 
     def gate_input(self) -> dict:

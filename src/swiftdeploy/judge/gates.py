@@ -66,7 +66,7 @@ def canary_facts(stack, seconds: float | None = None) -> dict:
 
     sampler = Sampler(stack, seconds or stack.manifest.services.canary.window_seconds)
     sampler.sample()
-    time.sleep(sampler.window_seconds)
+    sampler.follow_log(sampler.window_seconds)
     sampler.sample()
     return sampler.gate_input()
 

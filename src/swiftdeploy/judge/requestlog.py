@@ -99,29 +99,68 @@ def _share(requests: list[Request]) -> float | None:
     return round(sum(1 for r in requests if r.track == "canary") / len(requests), 4) if requests else None
 
 
-class RequestLog:
-    """Reads what nginx appended since the last read, from inside the nginx container."""
+# Lists the log and its rotated files, oldest first, as "\n== file size offset rotation" (rotation 0: the
+# file nginx writes) and, past the first read, each file's bytes from its offset (the caller's for a file it
+# read before, else 0) to the size it listed. A file is its inode and its first line's checksum: a new log
+# may get the inode of the rotated file just dropped.
+_READ_SCRIPT = r"""
+log=$1 keep=$2 position=$3 known=" $4 "
+i=$keep
+while [ "$i" -ge 0 ]; do
+  file=$log; [ "$i" -eq 0 ] || file=$log.$i
+  rotation=$i
+  i=$((i - 1))
+  found=$(stat -c '%i %s' "$file" 2>/dev/null) || continue
+  size=${found#* } offset=0
+  id=${found% *}-$(head -n 1 "$file" | cksum | cut -d' ' -f1)
+  case "$known" in *" $id:"*) offset=${known#* $id:} offset=${offset%% *} ;; esac
+  [ "$offset" -le "$size" ] || offset=0
+  printf '\n== %s %s %s %s\n' "$id" "$size" "$offset" "$rotation"
+  [ "$position" = 1 ] || tail -c +$((offset + 1)) "$file" | head -c $((size - offset))
+done
+true
+"""
 
-    def __init__(self, runtime, service: str = "nginx"):
-        self.runtime, self.service = runtime, service
-        self.offset: int | None = None  # None: not positioned yet (the first read starts at the end)
+
+class RequestLog:
+    """Reads what nginx appended since the last read, from inside the nginx container, following a rotation:
+    the file it was reading is read to its end before the newer ones."""
+
+    def __init__(self, runtime, service: str = "nginx", keep: int = 3):
+        self.runtime, self.service, self.keep = runtime, service, keep
+        self.offsets: dict[str, int] | None = None  # file -> bytes read; None: not positioned yet
+        self.writing: str | None = None  # the file nginx wrote at the last read
+        self.gap: str | None = None  # set by a read that found lines missing since the one before
         self.unreadable = 0
 
     def read(self) -> list[Request]:
-        start = 1 if self.offset is None else self.offset + 1
-        script = 'stat -c %s "$1" 2>/dev/null || echo 0; [ -f "$1" ] && [ "$2" -gt 0 ] && tail -c +"$2" "$1"; true'
-        first = self.offset is None
-        result = self.runtime.exec(self.service, ["sh", "-c", script, "sh", LOG_PATH, "0" if first else str(start)])
+        """The requests appended since the last read; the first read only positions at the end."""
+        position = self.offsets is None
+        known = " ".join(f"{file}:{offset}" for file, offset in (self.offsets or {}).items())
+        result = self.runtime.exec(self.service, ["sh", "-c", _READ_SCRIPT, "sh", LOG_PATH, str(self.keep),
+                                                  "1" if position else "0", known])
         if result.returncode != 0:
             raise SwiftDeployError(f"could not read nginx's request log: "
                                    f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")
-        size_line, _, data = result.stdout.partition("\n")
-        size = int(size_line.strip() or 0)
-        if first or size < (self.offset or 0):  # first read, or the log was truncated: start from its end now
-            self.offset = size if first else 0
-            return [] if first else self.read()
-        complete = data[: data.rfind("\n") + 1]
-        self.offset += len(complete.encode("utf-8"))
-        requests, unreadable = parse(complete)
+        offsets, text, writing = {}, [], None
+        for part in result.stdout.split("\n== ")[1:]:
+            header, _, data = part.partition("\n")
+            file, *numbers = header.split()
+            size, offset, rotation = (int(number) for number in numbers)
+            writing = file if rotation == 0 else writing
+            if position:
+                offsets[file] = size
+                continue
+            complete = data[: data.rfind("\n") + 1]
+            offsets[file] = size if len(complete) == len(data) else offset + len(complete.encode("utf-8"))
+            text.append(complete)
+        # The file nginx wrote at the last read is gone: it rotated more than `keep` times since, and the lines
+        # it took after that read were dropped unread. (One with no whole line then had no stable name yet: its
+        # first line names it, and it is read from its start under its new name.)
+        self.gap = (f"nginx's request log rotated more than logs.keep ({self.keep}) times between two reads, so "
+                    f"requests are missing from the figures"
+                    if (self.offsets or {}).get(self.writing, 0) > 0 and self.writing not in offsets else None)
+        self.offsets, self.writing = offsets, writing
+        requests, unreadable = parse("".join(text))
         self.unreadable += unreadable
         return requests

@@ -114,6 +114,13 @@ class Nginx:
 
 
 @dataclass(frozen=True)
+class Logs:
+    """nginx's logs in the log volume: each rotates past max_mb, keeping `keep` rotated files."""
+    max_mb: int = 50
+    keep: int = 3
+
+
+@dataclass(frozen=True)
 class Network:
     name: str
     driver_type: str
@@ -153,6 +160,7 @@ class Manifest:
     metrics_source: str  # scrape | prometheus
     runtime: str = "compose"  # compose | swarm
     swarm: Swarm = Swarm()
+    logs: Logs = Logs()
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -491,6 +499,7 @@ def _normalise(doc: dict) -> Manifest:
         metrics_source=(doc.get("metrics") or {}).get("source", "scrape" if bundled else "nginx"),
         runtime=doc.get("runtime", "compose"),
         swarm=_swarm(doc.get("swarm") or {}),
+        logs=Logs(**{k: v for k, v in (doc.get("logs") or {}).items() if k in ("max_mb", "keep")}),
     )
 
 

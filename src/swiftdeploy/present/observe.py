@@ -100,7 +100,7 @@ def once(stack: Stack) -> Snapshot:
     """One frame over a full window: two scrapes window_seconds apart."""
     observer = Observer(stack)
     observer.sample()
-    time.sleep(observer.window_seconds)
+    observer.sampler.follow_log(observer.window_seconds)
     observer.sample()
     snapshot = observer.frame()
     observer.record(snapshot)

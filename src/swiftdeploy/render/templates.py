@@ -29,7 +29,7 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "services.name", "services.port", "services.mode", "services.canary.weight", "nginx.port",
         "nginx.proxy_timeout", "nginx.contact", "nginx.max_body", "nginx.websocket_paths", "nginx.websocket_idle_seconds")),
     "docker-compose.yml": ("docker-compose.yml.j2", (
-        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume", "prometheus")),
+        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume", "logs", "prometheus")),
     "opa-config.yaml": ("opa-config.yaml.j2", ("project", "services.name")),
     # for the stack's Prometheus (a prometheus: block) or the user's own
     "prometheus.yml": ("prometheus.yml.j2", (
@@ -39,7 +39,13 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "grafana-dashboard.json": ("grafana-dashboard.json.j2", ("project", "services.canary.window_seconds")),
     # runtime: swarm only (see used_by)
     "stack.yml": ("stack.yml.j2", (
-        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume")),
+        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume",
+        "logs")),
+}
+# templates an output's template includes: a change to one re-renders that output too
+INCLUDES: dict[str, tuple[str, ...]] = {
+    "docker-compose.yml": ("nginx-logs.sh.j2",),
+    "stack.yml": ("nginx-logs.sh.j2",),
 }
 SWARM_ONLY = ("stack.yml",)
 # outputs that also read the policy's revision (OPA mounts that revision's snapshot) and opa-config.yaml's

@@ -1,0 +1,119 @@
+"""nginx's logs rotate by size under load, and the gate's window that spans rotations counts every request."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+import requests
+import yaml
+
+from stackkit import (WINDOW_SECONDS, containers, make_project, ok, public_url, remove_everything, require_engine,
+                      swiftdeploy)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.every_engine]
+
+MAX_MB, KEEP = 10, 2
+GATE_WINDOW = 40
+# a 4 KB query (gunicorn refuses request lines over 4094 bytes): each request writes about 8.2 KB to the two
+# logs (the access log's request line, the request log's uri), so a few hundred a second fill 10 MB in seconds
+PADDED = "/?pad=" + "x" * 4000
+LINE_BYTES = 8_200
+
+
+@pytest.fixture
+def project(tmp_path):
+    require_engine()
+    project = make_project(tmp_path / "project", canary={"version": "1.1.0"})
+    manifest = project / "manifest.yaml"
+    text = manifest.read_text().replace(f"window_seconds: {WINDOW_SECONDS}", f"window_seconds: {GATE_WINDOW}")
+    manifest.write_text(text + f"logs:\n  max_mb: {MAX_MB}\n  keep: {KEEP}\nmetrics:\n  source: nginx\n")
+    yield project
+    remove_everything(project)
+
+
+class Burst:
+    """Requests with a padded URI from several keep-alive clients until stopped; counts every outcome."""
+
+    def __init__(self, url: str, threads: int = 6):
+        self.url, self.outcomes, self._lock, self._stop = url + PADDED, Counter(), threading.Lock(), threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.seconds = time.monotonic() - self.started
+
+    def _run(self):
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                try:
+                    answer = session.get(self.url, timeout=10)
+                    outcome = (answer.status_code, answer.headers.get("X-SwiftDeploy-Track"))
+                except requests.RequestException as err:
+                    outcome = type(err).__name__
+                with self._lock:
+                    self.outcomes[outcome] += 1
+
+
+def log_volume(project) -> tuple[int, list[str]]:
+    """Bytes in nginx's log volume and its files, read inside the nginx container."""
+    name = yaml.safe_load((project / "manifest.yaml").read_text())["project"]
+    (nginx,) = [c for c in containers(name) if c.labels.get("com.docker.compose.service") == "nginx"]
+    listing = nginx.exec_run(["sh", "-c", "du -sb /var/tmp | cut -f1; ls /var/tmp"]).output.decode().split()
+    return int(listing[0]), sorted(listing[1:])
+
+
+def test_logs_stay_under_their_bound_and_a_window_across_rotations_counts_every_request(project):
+    ok(swiftdeploy(project, "deploy"))
+    ok(swiftdeploy(project, "promote", "canary"))  # weight 100: every new client's request is the canary's
+    url = public_url(project)
+    bound = 2 * (KEEP + 1) * MAX_MB * 2**20
+    peak = [0]
+
+    def watch(stop):
+        while not stop.is_set():
+            peak[0] = max(peak[0], log_volume(project)[0])
+            time.sleep(0.5)
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,), daemon=True)
+    watcher.start()
+    try:
+        with Burst(url) as before:  # fills the logs past several rotations before the gate's window
+            while sum(before.outcomes.values()) * LINE_BYTES < 120 * 2**20 and time.monotonic() - before.started < 300:
+                time.sleep(1)
+        gate = subprocess.Popen([sys.executable, "-m", "doit", "canary-gate", "--format", "json"], cwd=project,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(8)  # the gate's first read of the log is well behind us
+        with Burst(url) as during:
+            time.sleep(GATE_WINDOW - 8 - 10)
+        out, err = gate.communicate(timeout=120)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    _, files = log_volume(project)
+    logged = (sum(before.outcomes.values()) + sum(during.outcomes.values())) * LINE_BYTES
+    rate = logged / (before.seconds + during.seconds)
+    print(f"\n{sum(before.outcomes.values())} + {sum(during.outcomes.values())} padded requests (~{logged / 2**20:.0f} MB "
+          f"of log lines, {rate / 2**20:.1f} MB/s); log volume peak {peak[0] / 2**20:.1f} MB, bound "
+          f"{bound / 2**20:.0f} MB + 2 s of lines per file; files {files}")
+    assert logged >= 200 * 2**20, "the run wrote 200 MB of log lines"
+    assert {"swiftdeploy-requests.jsonl.1", "swiftdeploy-requests.jsonl.2", "swiftdeploy-access.log.2"} <= set(files)
+    assert f"swiftdeploy-requests.jsonl.{KEEP + 1}" not in files
+    # each file is rotated within a second or two of passing max_mb; `rate` is both logs' growth together
+    assert peak[0] <= bound + (KEEP + 1) * 2 * rate, "the volume stays under 2 x (keep + 1) x (max_mb + 2 s of lines)"
+    assert set(during.outcomes) == {(200, "canary")}, during.outcomes
+    answer = json.loads(out)
+    assert answer.get("input"), (answer, err[-2000:])
+    assert answer["input"]["requests"] == during.outcomes[(200, "canary")], (answer["input"], err[-2000:])
