@@ -40,6 +40,8 @@ def task_audit():
 def history_unchanged(task, values):
     # The history only grows (a torn tail is cut, then appended to), so its size and mtime say whether it
     # changed without reading it: an md5 of a million-record history would read ~500 MB on every run.
+    from swiftdeploy.evidence import segments
+
     try:
         stat = HISTORY.stat()
     except FileNotFoundError:
@@ -48,7 +50,8 @@ def history_unchanged(task, values):
         limits = hashlib.md5(POLICY_DATA.read_bytes()).hexdigest()  # the curves draw its limits
     except OSError:
         limits = None
-    signature = [stat.st_ino, stat.st_size, stat.st_mtime_ns, limits]
+    signature = [stat.st_ino, stat.st_size, stat.st_mtime_ns, limits,
+                 [segment.path.name for segment in segments.sealed(HISTORY)]]  # sealed or removed ones
     task.value_savers.append(lambda: {"history_signature": signature})
     return values.get("history_signature") == signature
 

@@ -12,6 +12,7 @@ import pytest
 from projectkit import sigkill_a_writer
 from swiftdeploy.errors import SwiftDeployError
 from swiftdeploy.evidence.history import History, HistoryError
+from swiftdeploy.evidence.history_chain import verify
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -138,7 +139,7 @@ def test_write_failure_is_a_history_error(tmp_path):
 
 def _append_many(path, writer, count):
     rng = random.Random(writer)
-    history = History(path)
+    history = History(path, key_dir=path.parent / "keys", segment_bytes=4 * 2**20)
     for seq in range(count):
         size = rng.choice([200, 6_000, 70_000, 200_000])
         history.append("load", writer=writer, seq=seq, size=size, pad=chr(ord("a") + writer) * size)
@@ -153,8 +154,12 @@ def test_concurrent_appends_from_8_processes_never_interleave(tmp_path):
     for process in processes:
         process.join(60)
         assert process.exitcode == 0
-    records = lines_of(path)  # every line parses
+    files = History(path).files()
+    assert len(files) >= 4, "sealed while 8 writers appended"
+    records = [record for file in files for record in lines_of(file)]  # every line parses
     assert len(records) == writers * count
+    assert [r["chain"] for r in records] == list(range(1, len(records) + 1)), "one chain across the segments"
+    assert verify(path, path.with_suffix(".head"), path.parent / "keys").intact
     assert {(r["writer"], r["seq"]) for r in records} == {(w, s) for w in range(writers) for s in range(count)}
     assert all(r["pad"] == chr(ord("a") + r["writer"]) * r["size"] for r in records)
     for writer in range(writers):  # each writer's own records stay in order

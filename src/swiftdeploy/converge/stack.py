@@ -21,7 +21,9 @@ class Stack:
     opa_client: object = None  # an OpaClient for the stack's OPA unless a test gives another
 
     def __post_init__(self):
-        self.history = History(self.root / "reports" / "history.jsonl", key_dir=self.root / STATE_DIR)
+        kept = self.manifest.history
+        self.history = History(self.root / "reports" / "history.jsonl", key_dir=self.root / STATE_DIR,
+                               segment_bytes=kept.segment_mb * 2**20, keep_days=kept.keep_days)
         if self.runtime is None:
             self.runtime = self._runtime()
         if self.proxy is None:

@@ -8,6 +8,10 @@ interleave with it. SIGKILL can still cut a record that spans page-cache pages: 
 torn last line and the next append truncates it, so it never glues onto the next record.
 
 Each record is chained to the one before it by a keyed hash, under the same lock (history_chain.py).
+
+Past segment_bytes the file is sealed (renamed to history-NNNNNN.jsonl, under the lock) and the next record
+starts a new history.jsonl, chained to the sealed one's last record; readers read every segment in order
+(segments.py, which also holds retention).
 """
 
 import datetime
@@ -20,12 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import history_chain as chain
+from . import segments
 from .. import secrets
 from ..errors import SwiftDeployError
 
 log = logging.getLogger(__name__)
 
 _TAIL_CHUNK = 64 * 1024
+DEFAULT_SEGMENT_BYTES = 16 * 2**20
 
 
 class HistoryError(SwiftDeployError):
@@ -42,11 +48,14 @@ RESERVED = ("ts", chain.CHAIN, chain.HMAC)
 
 
 class History:
-    def __init__(self, path: str | os.PathLike, key_dir: str | os.PathLike | None = None):
-        """The history at path; its chain's key is in key_dir (default: .swiftdeploy/ here)."""
+    def __init__(self, path: str | os.PathLike, key_dir: str | os.PathLike | None = None,
+                 segment_bytes: int = DEFAULT_SEGMENT_BYTES, keep_days: float | None = None):
+        """The history at path; its chain's key is in key_dir (default: .swiftdeploy/ here). A segment is
+        sealed past segment_bytes; sealed segments older than keep_days are removed (None: kept)."""
         self.path = Path(path)
         self.head_path = self.path.with_suffix(".head")
         self.key_dir = Path(key_dir if key_dir is not None else secrets.SECRETS_DIR)
+        self.segment_bytes, self.keep_days = segment_bytes, keep_days
         self._key = None
 
     def append(self, event: str, **fields) -> dict:
@@ -59,14 +68,18 @@ class History:
         clean = {name: _json_value(value, name) for name, value in fields.items()}
         if self._key is None:
             self._key = secrets.ensure_history_key(self.key_dir)
+        sealed = False
         try:
-            fd = self._open_for_append()
+            fd = self._locked_active()
         except OSError as err:
             raise HistoryError(f"cannot open history {self.path}: {err.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             size = self._truncate_torn_tail(fd)
             previous = chain.link_at_end(os.pread(fd, chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
+            if size >= self.segment_bytes:
+                fd, sealed = self._seal(fd), True
+            elif size == 0:
+                previous = self._link_at_end_of_sealed()
             if previous is chain.START:  # the chain starts here: a head from now on, so a cut is caught
                 chain.write_head(self.head_path, previous, self._key)
             # The timestamp is taken under the lock so the file's line order is also its ts order.
@@ -79,72 +92,82 @@ class History:
             raise HistoryError(f"cannot append to history {self.path}: {err.strerror}") from None
         finally:
             os.close(fd)  # also releases the flock
+        if sealed and self.keep_days is not None:
+            self.remove_expired()
         return record
 
-    def read(self) -> list[dict]:
-        """Every record; invalid lines and a torn last line are skipped with a warning, never an exception."""
-        try:
-            with open(self.path, "rb") as file:
-                fcntl.flock(file, fcntl.LOCK_SH)  # waits for a write in progress, so its tail is not "torn"
-                data = file.read()
-        except FileNotFoundError:
+    def remove_expired(self, now: datetime.datetime | None = None) -> list[str]:
+        """Remove the sealed segments older than keep_days, after a chained record that says so; their names."""
+        old = segments.expired(self.path, self.keep_days, now or datetime.datetime.now(datetime.timezone.utc))
+        if not old:
             return []
-        except OSError as err:
-            raise HistoryError(f"cannot read history {self.path}: {err.strerror}") from None
-        lines = data.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline, as it should
-        records = []
-        for number, raw in enumerate(lines, 1):
-            if not raw.strip():
-                continue
-            record, problem = _parse_line(raw)
-            if problem:
-                place = "last line" if number == len(lines) and not tail else "a line in the middle of the file"
-                log.warning("%s:%d: skipped %s: %s", self.path, number, place, problem)
-            else:
-                records.append(record)
-        if tail:
-            log.warning("%s:%d: skipped a torn last line (%d bytes, no newline: an interrupted write)",
-                        self.path, len(lines) + 1, len(tail))
-        return records
+        last = _link_at_end_of(old[-1].path)
+        names = [segment.path.name for segment in old]
+        self.append(segments.RETENTION_EVENT, removed=names, removed_through=old[-1].number, keep_days=self.keep_days,
+                    last_count=last.count, last_hmac=last.hmac)
+        for segment in old:  # a kill in here leaves segments the record names: the next retention removes them
+            segment.path.unlink(missing_ok=True)
+        return names
+
+    def files(self) -> list[Path]:
+        """Every segment, oldest first, the active one last."""
+        return [segment.path for segment in segments.sealed(self.path)] + [self.path]
+
+    def _locked_active(self) -> int:
+        """history.jsonl, opened and locked; reopened when another writer sealed it meanwhile."""
+        while True:
+            fd = self._open_for_append()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def _seal(self, fd: int) -> int:
+        """Rename the locked active segment to the next sealed name; the new active one, locked."""
+        os.rename(self.path, segments.next_path(self.path))
+        new = self._locked_active()
+        os.close(fd)
+        return new
+
+    def _link_at_end_of_sealed(self) -> "chain.Link":
+        sealed = segments.sealed(self.path)
+        return _link_at_end_of(sealed[-1].path) if sealed else chain.START
+
+    def read(self) -> list[dict]:
+        """Every record of every segment; invalid lines and a torn last line are skipped with a warning."""
+        return list(self.records())
 
     def records(self) -> Iterator[dict]:
-        """Every record, one at a time (memory does not grow with the file); skips as read() does.
+        """Every record of every segment, oldest first, one at a time (memory does not grow with the history).
 
-        The shared lock is held only to find where the last whole line ends, not for the whole read: status
-        appends a record every 2 s and must not wait for an audit. Bytes before that point never change (the
-        file is append-only and a repair only cuts after the last newline), so they are read unlocked.
-        """
+        The active segment is opened first: one sealed while this reads is then the file already open, and
+        is read last under its new name's place, never missed."""
         try:
-            file = open(self.path, "rb")
+            active = open(self.path, "rb")
         except FileNotFoundError:
-            return
+            active = None
         except OSError as err:
             raise HistoryError(f"cannot read history {self.path}: {err.strerror}") from None
-        with file:
-            try:
-                fcntl.flock(file, fcntl.LOCK_SH)
-                size = os.fstat(file.fileno()).st_size
-                end = _end_of_last_line(file.fileno(), size)
-                fcntl.flock(file, fcntl.LOCK_UN)
-            except OSError as err:
-                raise HistoryError(f"cannot read history {self.path}: {err.strerror}") from None
-            number, offset = 0, 0
-            for raw in file:
-                if offset >= end:
-                    break
-                number, offset = number + 1, offset + len(raw)
-                if not raw.strip():
+        try:
+            inode = os.fstat(active.fileno()).st_ino if active else None
+            for segment in segments.sealed(self.path):
+                try:
+                    file = open(segment.path, "rb")
+                except FileNotFoundError:  # removed by retention since the listing
                     continue
-                record, problem = _parse_line(raw[:-1])  # every line before `end` ends with its newline
-                if problem:
-                    place = "last line" if offset == end == size else "a line in the middle of the file"
-                    log.warning("%s:%d: skipped %s: %s", self.path, number, place, problem)
-                else:
-                    yield record
-        if end < size:
-            log.warning("%s:%d: skipped a torn last line (%d bytes, no newline: an interrupted write)",
-                        self.path, number + 1, size - end)
+                except OSError as err:
+                    raise HistoryError(f"cannot read history {segment.path}: {err.strerror}") from None
+                with file:
+                    if os.fstat(file.fileno()).st_ino != inode:
+                        yield from _records_in(file, segment.path)
+            if active:
+                yield from _records_in(active, self.path)
+        finally:
+            if active:
+                active.close()
 
     def events(self, kind: str | None = None) -> Iterator[dict]:
         """Records in file order, only those whose event is `kind` when given."""
@@ -168,6 +191,41 @@ class History:
         log.warning("%s: removed a torn last line (%d bytes at offset %d) left by an interrupted writer",
                     self.path, size - keep, keep)
         return keep
+
+
+def _records_in(file, path: Path) -> Iterator[dict]:
+    """The records of one open segment. The shared lock is held only to find where the last whole line ends,
+    not for the whole read: status appends a record every 2 s and must not wait for an audit. Bytes before
+    that point never change (a segment is append-only and a repair only cuts after the last newline)."""
+    try:
+        fcntl.flock(file, fcntl.LOCK_SH)
+        size = os.fstat(file.fileno()).st_size
+        end = _end_of_last_line(file.fileno(), size)
+        fcntl.flock(file, fcntl.LOCK_UN)
+    except OSError as err:
+        raise HistoryError(f"cannot read history {path}: {err.strerror}") from None
+    number, offset = 0, 0
+    for raw in file:
+        if offset >= end:
+            break
+        number, offset = number + 1, offset + len(raw)
+        if not raw.strip():
+            continue
+        record, problem = _parse_line(raw[:-1])  # every line before `end` ends with its newline
+        if problem:
+            place = "last line" if offset == end == size else "a line in the middle of the file"
+            log.warning("%s:%d: skipped %s: %s", path, number, place, problem)
+        else:
+            yield record
+    if end < size:
+        log.warning("%s:%d: skipped a torn last line (%d bytes, no newline: an interrupted write)",
+                    path, number + 1, size - end)
+
+
+def _link_at_end_of(path: Path) -> "chain.Link":
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        return chain.link_at_end(os.pread(file.fileno(), chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
 
 
 def _end_of_last_line(reader: int, size: int) -> int:

@@ -110,29 +110,122 @@ class Verdict:
 
 
 def verify(history_path: Path, head_path: Path, key_dir: Path) -> Verdict:
-    """Walk the history once (one line in memory at a time) and check every link and the head."""
-    try:
-        file = open(history_path, "rb")
-    except FileNotFoundError:
-        raise ChainError(f"{history_path}: missing: no history to verify") from None
-    except OSError as err:
-        raise ChainError(f"{history_path}: cannot read: {err.strerror}") from None
-    with file:
-        # Writers append the record and then the head under this lock: read the head and the history's
-        # size together under it, then check the bytes up to that size without holding writers up.
-        fcntl.flock(file, fcntl.LOCK_SH)
-        size = os.fstat(file.fileno()).st_size
-        head_text = _read_head(head_path)
-        fcntl.flock(file, fcntl.LOCK_UN)
-        head = None if head_text is None else _parse_head(head_text)
-        walk = _Walk(history_path, key_dir, head["count"] if head else None)
-        try:
-            walk.lines(file, size)
-        except OSError as err:
-            raise ChainError(f"{history_path}:{walk.line + 1}: cannot read: {err.strerror}") from None
+    """Walk every segment once (one line in memory at a time) and check every link and the head."""
+    from . import segments
+
+    active, size, head_text, sealed = _snapshot(history_path, head_path)
+    head = None if head_text is None else _parse_head(head_text)
+    walk = _Walk(history_path, key_dir, head["count"] if head else None)
+    with active:
+        walk.verdict.problem = _walk_sealed(walk, history_path, sealed, segments)
+        if walk.verdict.problem is None and active is not _NO_FILE:
+            walk.path, walk.line = history_path, 0
+            try:
+                walk.lines(active, size)
+            except OSError as err:
+                raise ChainError(f"{history_path}:{walk.line + 1}: cannot read: {err.strerror}") from None
     if walk.verdict.problem is None:
+        walk.path = history_path
         walk.check_head(head_path, head_text, head)
     return walk.verdict
+
+
+class _NoFile:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+
+_NO_FILE = _NoFile()
+
+
+def _snapshot(history_path: Path, head_path: Path):
+    """The active segment (open), its size, the head and the sealed segments, read together under the active
+    segment's lock: writers append a record and then the head, and seal a segment, only under it."""
+    from . import segments
+
+    while True:
+        try:
+            file = open(history_path, "rb")
+        except FileNotFoundError:  # none yet, or a writer was killed after sealing the last one
+            sealed = segments.sealed(history_path)
+            if not sealed:
+                raise ChainError(f"{history_path}: missing: no history to verify") from None
+            return _NO_FILE, 0, _read_head(head_path), sealed
+        except OSError as err:
+            raise ChainError(f"{history_path}: cannot read: {err.strerror}") from None
+        fcntl.flock(file, fcntl.LOCK_SH)
+        try:
+            same = os.stat(history_path).st_ino == os.fstat(file.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # sealed between the open and the lock
+            file.close()
+            continue
+        size = os.fstat(file.fileno()).st_size
+        head_text = _read_head(head_path)
+        sealed = segments.sealed(history_path)
+        fcntl.flock(file, fcntl.LOCK_UN)
+        return file, size, head_text, sealed
+
+
+def _walk_sealed(walk: "_Walk", history_path: Path, sealed: list, segments) -> str | None:
+    """Walk the sealed segments in order; the problem a missing one (or any line) makes."""
+    starts = segments.retention_starts([s.path for s in sealed] + [history_path])
+    first = sealed[0].number if sealed else max(starts, default=0) + 1
+    if first > 1:
+        start = starts.get(first - 1)
+        if start is None:
+            return (f"{segments.segment_path(history_path, first - 1)} is missing: no {segments.RETENTION_EVENT} "
+                    f"record says it was removed (segments 1-{first - 1} gone)")
+        walk.last, walk.first = Link(*start), start[0] + 1
+        walk.verdict.notes.append(f"{history_path.parent}: segments 1-{first - 1} removed by retention "
+                                  f"(records 1-{start[0]}, as a chained record says); the chain is checked from "
+                                  f"record {start[0] + 1}")
+    expected, walk.segments = first, len(sealed) + 1
+    for segment in sealed:
+        if segment.number != expected:
+            return _missing(history_path, expected, segment.number, walk.last.count, segments)
+        expected += 1
+        walk.path, walk.line = segment.path, 0
+        try:
+            with open(segment.path, "rb") as file:
+                walk.lines(file, os.fstat(file.fileno()).st_size)
+        except FileNotFoundError:
+            return f"{segment.path} is missing: removed while verify read the history"
+        except OSError as err:
+            raise ChainError(f"{segment.path}: cannot read: {err.strerror}") from None
+        if walk.verdict.problem:
+            return walk.verdict.problem
+    if walk.last is not START and (next_count := _first_count(history_path)) is not None \
+            and next_count > walk.last.count + 1:  # the active segment does not follow the last one here
+        return _missing(history_path, expected, None, walk.last.count, segments, next_count)
+    return None
+
+
+def _missing(history_path: Path, number: int, next_present: int | None, last_count: int, segments,
+             next_count: int | None = None) -> str:
+    more = (f" (up to {segments.segment_path(history_path, next_present - 1).name})"
+            if next_present and next_present > number + 1 else " (or more)" if next_present is None else "")
+    gone = f"records {last_count + 1}-{next_count - 1} gone" if next_count else f"the chain breaks after record {last_count}"
+    return f"{segments.segment_path(history_path, number)} is missing{more}: {gone}"
+
+
+def _first_count(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as file:
+            for raw in file:
+                record = _chained_record(raw)
+                if record is not None:
+                    return record[CHAIN]
+    except OSError:
+        return None
+    return None
 
 
 def _read_head(path: Path) -> str | None:
@@ -151,6 +244,7 @@ class _Walk:
         self.last = START  # the last good link
         self.unchained = 0  # lines before the chain's first record
         self.line = 0  # the last complete line read
+        self.first, self.segments = 1, 1  # the first record checked (retention removed those before); files
         self.head_count, self.hmac_at_head_count = head_count, ""
 
     @property
@@ -221,7 +315,9 @@ class _Walk:
             notes.append(f"{head_path}: {behind} record{'s' * (behind > 1)} behind the history (a writer killed "
                          "between its record and the head); the next append brings it up to date")
         if last is not START:
-            notes.append(f"{self.path}: intact: records 1-{last.count} chained, lines {self.unchained + 1}-{self.line}")
+            across = f" across {self.segments} segments (the last {self.line} lines here)" if self.segments > 1 else \
+                f", lines {self.unchained + 1}-{self.line}"
+            notes.append(f"{self.path}: intact: records {self.first}-{last.count} chained{across}")
         elif not self.unchained:
             notes.append(f"{self.path}: no records yet")
 

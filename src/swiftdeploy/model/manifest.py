@@ -121,6 +121,13 @@ class Logs:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """reports/history.jsonl: sealed into segments past segment_mb; sealed ones older than keep_days removed."""
+    segment_mb: int = 16
+    keep_days: int | None = None
+
+
+@dataclass(frozen=True)
 class Network:
     name: str
     driver_type: str
@@ -161,6 +168,7 @@ class Manifest:
     runtime: str = "compose"  # compose | swarm
     swarm: Swarm = Swarm()
     logs: Logs = Logs()
+    history: HistorySettings = HistorySettings()
 
     def section(self, *names: str) -> dict:
         """The normalised values of some top-level sections: what a generated file depends on."""
@@ -500,6 +508,7 @@ def _normalise(doc: dict) -> Manifest:
         runtime=doc.get("runtime", "compose"),
         swarm=_swarm(doc.get("swarm") or {}),
         logs=Logs(**{k: v for k, v in (doc.get("logs") or {}).items() if k in ("max_mb", "keep")}),
+        history=HistorySettings(**(doc.get("history") or {})),
     )
 
 
