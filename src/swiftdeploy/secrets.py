@@ -127,7 +127,7 @@ def secrets_digest(values: dict[str, str], directory: str | Path = SECRETS_DIR) 
     return hmac.new(key, json.dumps(sorted(values.items())).encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def read_app_secrets(names, directory: str | Path = SECRETS_DIR) -> dict[str, str]:
+def read_app_secrets(names, directory: str | Path = SECRETS_DIR, key: str = "services/secrets") -> dict[str, str]:
     """The value of each of the app's secrets (services.secrets): .swiftdeploy/secrets/<NAME>, which must be
     the user's alone (0600 or stricter). One trailing newline is not part of the value."""
     values = {}
@@ -137,16 +137,70 @@ def read_app_secrets(names, directory: str | Path = SECRETS_DIR) -> dict[str, st
             mode = path.stat().st_mode
             text = path.read_text()
         except FileNotFoundError:
-            raise SecretError(f"services/secrets: {name}: {path} is missing; create it with its value "
+            raise SecretError(f"{key}: {name}: {path} is missing; create it with its value "
                               f"(umask 077; printf %s VALUE > {path})") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise SecretError(f"services/secrets: {name}: cannot read {path}: "
+            raise SecretError(f"{key}: {name}: cannot read {path}: "
                               f"{getattr(err, 'strerror', None) or 'not UTF-8 text'}") from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SecretError(f"services/secrets: {name}: {path} is readable by others (mode {stat.S_IMODE(mode):o}); "
+            raise SecretError(f"{key}: {name}: {path} is readable by others (mode {stat.S_IMODE(mode):o}); "
                               f"run `chmod 600 {path}`")
         value = text[:-1] if text.endswith("\n") else text
         if not value or "\0" in value:
-            raise SecretError(f"services/secrets: {name}: {path} is empty or holds a NUL byte")
+            raise SecretError(f"{key}: {name}: {path} is empty or holds a NUL byte")
         values[name] = value
     return values
+
+
+RUN_SECRETS_DIR = "run-secrets"
+SECRETS_GROUP = 10990  # the group a root operator gives the secret files; the app's containers join it
+
+
+def secret_files_group() -> int:
+    """The group the app's secret files belong to: ours when we are not root (we cannot give another)."""
+    return SECRETS_GROUP if os.geteuid() == 0 else os.getgid()
+
+
+def install_secret_files(values: dict[str, str], digest: str, directory: str | Path = SECRETS_DIR) -> int:
+    """The secret files of one set of values, in .swiftdeploy/run-secrets/<digest>/ (mounted at /run/secrets):
+    written once into a temporary folder and renamed into place, never changed after, so a container keeps
+    the values it started with. Files 0440 and the folder 0750 in secret_files_group(), which the containers
+    join. Returns the group."""
+    import shutil
+
+    base = Path(directory) / RUN_SECRETS_DIR
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    group, folder = secret_files_group(), base / digest
+    if not (folder / ".complete").exists():
+        partial = base / f".{digest}.{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(mode=0o700)
+        for name, value in values.items():
+            _write_private(partial / name, value, group)
+        (partial / ".complete").touch(mode=0o400)
+        os.chown(partial, -1, group)
+        os.chmod(partial, 0o750)
+        shutil.rmtree(folder, ignore_errors=True)  # an empty one the engine made for a missing bind source
+        os.rename(partial, folder)
+    return group
+
+
+def prune_secret_files(keep, directory: str | Path = SECRETS_DIR) -> None:
+    """Remove the secret folders of values no container uses any more (`keep`: the digests still in use)."""
+    import shutil
+
+    base = Path(directory) / RUN_SECRETS_DIR
+    if base.is_dir():
+        for other in base.iterdir():
+            if other.name not in set(keep):
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _write_private(path: Path, value: str, group: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    try:
+        os.write(fd, value.encode())
+        os.fchown(fd, -1, group)
+        os.fchmod(fd, 0o440)
+    finally:
+        os.close(fd)

@@ -200,6 +200,47 @@ def test_httpbin_from_the_registry_deploys_rolls_out_and_a_failing_canary_is_rol
     assert not any(SECRET_VALUE in text for text in outputs)
 
 
+def test_a_secret_file_is_readable_by_the_apps_own_user_only_and_a_rotation_is_a_new_container(
+        tmp_path, cleanup, registry, thirdparty_images):
+    """services.secret_files: /run/secrets/NAME, read-only, readable by the image's own non-root user through
+    the group SwiftDeploy adds; a rotated value is a new folder and container, the old folder goes with it."""
+    from swiftdeploy.engine.api import client
+
+    require_engine()
+    one = thirdparty_images["httpbin:1"]
+    project = own_project(tmp_path, cleanup, one.ref, one.port, one.health_path, registry=registry,
+                          services={"secret_files": ["db_password"]})
+    keep_private(project / ".swiftdeploy" / "secrets" / "db_password", SECRET_VALUE + "\n")
+    outputs = [ok(swiftdeploy(project, "deploy")).stdout]
+
+    def read_in_container(command):
+        container = client().containers.get(container_of(project, "stable")["Id"])
+        code, out = container.exec_run(["sh", "-c", command])  # as the container's own user
+        return code, out.decode().strip()
+
+    stable = container_of(project, "stable")
+    assert stable["Config"]["User"] == one.user and one.user not in ("", "root", "0")
+    assert read_in_container("cat /run/secrets/db_password") == (0, SECRET_VALUE)
+    assert read_in_container("stat -c %a /run/secrets/db_password")[1] == "440"
+    assert read_in_container("touch /run/secrets/x")[0] != 0, "the folder is read-only"
+    assert "db_password" not in " ".join(stable["Config"]["Env"]) and SECRET_VALUE not in " ".join(stable["Config"]["Env"])
+    folders = sorted((project / ".swiftdeploy" / "run-secrets").iterdir())
+    assert len(folders) == 1 and stat.S_IMODE(folders[0].stat().st_mode) == 0o750
+
+    keep_private(project / ".swiftdeploy" / "secrets" / "db_password", SECRET_VALUE + "-rotated\n")
+    planned = swiftdeploy(project, "plan")
+    assert planned.returncode == 2 and "it started with other secret values" in planned.stdout, planned.stdout
+    outputs += [planned.stdout, ok(swiftdeploy(project, "deploy")).stdout]
+    assert read_in_container("cat /run/secrets/db_password") == (0, SECRET_VALUE + "-rotated")
+    assert swiftdeploy(project, "plan").returncode == 0
+    assert len(list((project / ".swiftdeploy" / "run-secrets").iterdir())) == 1, "removed with the old container"
+    assert [path for path in files_holding(project, SECRET_VALUE, skip=project / ".swiftdeploy" / "secrets")
+            if not path.startswith(".swiftdeploy/run-secrets/")] == []
+    assert not any(SECRET_VALUE in text for text in outputs)
+    ok(swiftdeploy(project, "teardown"))
+    assert list((project / ".swiftdeploy" / "run-secrets").iterdir()) == [], "teardown leaves no secret values"
+
+
 def test_prometheus_rolls_out_on_its_own_health_path(tmp_path, cleanup, registry, thirdparty_images):
     require_engine()
     one, two = thirdparty_images["prometheus:1"], thirdparty_images["prometheus:2"]

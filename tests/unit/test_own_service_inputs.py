@@ -86,6 +86,9 @@ def test_the_users_keys_are_read_as_written():
     ("  env: {ON: 1}\n", "services/env: the key true is not a name (YAML reads unquoted yes/no/on/off as booleans "
                         "and digits as numbers: quote it)"),
     ("  resources: {memory: lots}\n", "services/resources/memory: must be a size such as 256m or 2g, got \"lots\""),
+    ("  secret_files: [a, a]\n", "services/secret_files: a is listed twice"),
+    ("  secret_files: [A]\n  secrets: [A]\n",
+     "services/secret_files/A: is also in services/secrets; a secret reaches the app one way"),
 ])
 def test_bad_keys_are_one_line_each(extra, problem):
     assert problems(extra) == [problem]
@@ -119,6 +122,39 @@ def test_a_missing_shared_or_empty_secret_is_one_line_without_its_value(tmp_path
     with pytest.raises(SecretError) as caught:
         read_app_secrets(["API_KEY"], tmp_path)
     assert problem.format(d=tmp_path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_secret_files_are_written_once_per_set_of_values_private_to_their_group_and_pruned(tmp_path):
+    import stat
+
+    from swiftdeploy.secrets import install_secret_files, prune_secret_files, secret_files_group
+
+    group = install_secret_files({"db_password": "one", "api.key": "two"}, "d1", tmp_path)
+    folder = tmp_path / "run-secrets" / "d1"
+    assert group == secret_files_group() and folder.stat().st_gid == group
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750 and stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    assert (folder / "db_password").read_text() == "one" and stat.S_IMODE((folder / "api.key").stat().st_mode) == 0o440
+    assert install_secret_files({"db_password": "changed"}, "d1", tmp_path) == group
+    assert (folder / "db_password").read_text() == "one", "a folder is never changed: its digest names its values"
+    (tmp_path / "run-secrets" / ".d2.999").mkdir()  # what a writer killed mid-write leaves
+    install_secret_files({"db_password": "new"}, "d2", tmp_path)
+    prune_secret_files({"d2"}, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "run-secrets").iterdir()) == ["d2"]
+
+
+def test_a_folder_the_engine_made_for_a_missing_bind_source_is_written_again(tmp_path):
+    from swiftdeploy.secrets import install_secret_files
+
+    half = tmp_path / "run-secrets" / "d1"
+    half.mkdir(parents=True)
+    (half / "db_password").write_text("")
+    install_secret_files({"db_password": "one"}, "d1", tmp_path)
+    assert (half / "db_password").read_text() == "one"
+
+
+def test_a_missing_secret_file_names_its_key(tmp_path):
+    with pytest.raises(SecretError, match="^services/secret_files: db: .*/secrets/db is missing"):
+        read_app_secrets(["db"], tmp_path, "services/secret_files")
 
 
 # -- registry credentials ----------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ class Stack:
         from ..engine.runtime.compose import ComposeRuntime
 
         return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project,
-                              secrets=self.manifest.services.secrets, state_dir=self.state_dir)
+                              secrets=self.manifest.services.secrets, secret_files=self.manifest.services.secret_files,
+                              state_dir=self.state_dir)
 
     @classmethod
     def load(cls, root: str | Path = ".") -> "Stack":

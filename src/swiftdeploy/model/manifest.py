@@ -89,6 +89,7 @@ class Services:
     health: Health | None = None  # None: the bundled app's own in-image check
     env: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()  # names: each value is read from .swiftdeploy/secrets/<name> at start
+    secret_files: tuple[str, ...] = ()  # names: each value is the file /run/secrets/<name> in the container
     command: tuple[str, ...] | str | None = None
     user: str | None = None  # None: the bundled app's 10001, or the user image's own USER
     allow_root: bool = False
@@ -421,6 +422,14 @@ def _own_service_problems(document: dict) -> list[str]:
     secret_names = svc.get("secrets", [])
     for name in sorted({n for n in secret_names if secret_names.count(n) > 1}):
         problems.append(f"services/secrets: {name} is listed twice")
+    file_names = svc.get("secret_files", [])
+    for name in sorted({n for n in file_names if file_names.count(n) > 1}):
+        problems.append(f"services/secret_files: {name} is listed twice")
+    for name in sorted(set(file_names) & set(secret_names)):
+        problems.append(f"services/secret_files/{name}: is also in services/secrets; a secret reaches the app one way")
+    if file_names and document.get("runtime") == "swarm":
+        problems.append("services/secret_files: runtime: swarm does not mount secret files yet; use services/secrets "
+                        "(the environment) or runtime: compose")
     for name in sorted(set(secret_names) & set(svc.get("env", {}))):
         problems.append(f"services/env/{name}: is also a secret; keep it in one of env and secrets")
     bundled = svc.get("build", BUNDLED) == BUNDLED and (svc.get("canary") or {}).get("build", svc.get("build", BUNDLED)) == BUNDLED
@@ -481,6 +490,7 @@ def _normalise(doc: dict) -> Manifest:
             health=Health(**svc["health"]) if "health" in svc else (None if bundled else Health()),
             env=tuple((name, _text(value)) for name, value in svc.get("env", {}).items()),
             secrets=tuple(svc.get("secrets", ())),
+            secret_files=tuple(svc.get("secret_files", ())),
             command=(svc["command"] if isinstance(svc.get("command"), str) else
                      tuple(svc["command"]) if "command" in svc else None),
             user=svc.get("user"),

@@ -75,15 +75,18 @@ def app_inputs(root: Path, manifest: Manifest) -> str:
     services = manifest.services
     problems = [problem for source in {services.build, services.canary.build} if isinstance(source, Build)
                 if (problem := input_problem(root, source))]
-    try:
-        read_app_secrets(services.secrets, root / ".swiftdeploy")
-    except SecretError as err:
-        problems.append(str(err))
+    for key, names in (("services/secrets", services.secrets), ("services/secret_files", services.secret_files)):
+        try:
+            read_app_secrets(names, root / ".swiftdeploy", key)
+        except SecretError as err:
+            problems.append(str(err))
     if problems:
         raise CheckFailed("; ".join(problems))
     details = [f"figures from {_SOURCES[manifest.metrics_source]}"]
     if services.secrets:
         details.append(f"secrets {', '.join(services.secrets)} present (0600)")
+    if services.secret_files:
+        details.append(f"secret files {', '.join(services.secret_files)} present (0600), mounted at /run/secrets")
     if services.allow_root:
         details.append("allow_root: true, risky: a process that escapes its container as root owns the host")
     elif services.user:

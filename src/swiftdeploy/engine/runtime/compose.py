@@ -24,6 +24,7 @@ class ComposeRuntime(EngineImages, EngineOutput):
     project: str
     compose: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # the app's secrets (names): their values reach compose in its environment
+    secret_files: tuple[str, ...] = ()  # the app's file secrets (names): files in a folder compose mounts
     state_dir: Path = Path(".swiftdeploy")
     early: tuple | None = field(default=None, repr=False)  # (services, Background) started ahead of time
 
@@ -63,22 +64,47 @@ class ComposeRuntime(EngineImages, EngineOutput):
             return
         argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait=wait, wait_seconds=wait_seconds)
         self.install_health_probe()
-        values = self.secret_values()
-        run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120,
-            env={**values, "SWIFTDEPLOY_SECRETS_DIGEST": self.secrets_digest(values) or ""})
+        env = self.secrets_environment()
+        run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120, env=env)
 
-    def secret_values(self) -> dict[str, str]:
+    def secrets_environment(self) -> dict[str, str]:
+        """What compose needs for the app's secrets: the environment ones' values, the digest of all of them
+        (a label) and, for file secrets, their folder's digest and group, with the folder written."""
+        from ...secrets import install_secret_files
+
+        values, files = self.secret_values()
+        digest = self.secrets_digest((values, files)) or ""
+        env = {**values, "SWIFTDEPLOY_SECRETS_DIGEST": digest}
+        if files:
+            env["SWIFTDEPLOY_SECRETS_GID"] = str(install_secret_files(files, digest, self.state_dir))
+            self.prune_secret_files(digest)
+        return env
+
+    def prune_secret_files(self, current: str | None = None) -> None:
+        """Remove the secret files of values that neither the manifest's secrets now nor a container hold."""
+        from ...secrets import prune_secret_files
+
+        if self.secret_files:
+            current = current or self.secrets_digest()
+            prune_secret_files({current, *(c.secrets_digest for c in self.containers() if c.secrets_digest)},
+                               self.state_dir)
+
+    def secret_values(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The values of the environment secrets and of the file secrets."""
         from ...secrets import read_app_secrets
 
-        return read_app_secrets(self.secrets, self.state_dir)
+        return (read_app_secrets(self.secrets, self.state_dir),
+                read_app_secrets(self.secret_files, self.state_dir, "services/secret_files"))
 
-    def secrets_digest(self, values: dict[str, str] | None = None) -> str | None:
+    def secrets_digest(self, values: tuple[dict, dict] | None = None) -> str | None:
         """The keyed digest of the app's secret values now (None: the app has no secrets)."""
         from ...secrets import secrets_digest
 
-        if not self.secrets:
+        if not self.secrets and not self.secret_files:
             return None
-        return secrets_digest(self.secret_values() if values is None else values, self.state_dir)
+        env, files = self.secret_values() if values is None else values
+        return secrets_digest({**env, **{f"/run/secrets/{name}": value for name, value in files.items()}},
+                              self.state_dir)
 
     def install_health_probe(self) -> None:
         """Put the static health probe where the compose file mounts it (.swiftdeploy/health-probe), when
@@ -91,6 +117,10 @@ class ComposeRuntime(EngineImages, EngineOutput):
 
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)
+        if self.secret_files:
+            from ...secrets import prune_secret_files
+
+            prune_secret_files((), self.state_dir)  # no container holds any set of values now
 
     def exec(self, service: str, command: list[str]) -> subprocess.CompletedProcess:
         """Run a command in a service's running container; the caller reads returncode, stdout and stderr."""
@@ -124,6 +154,7 @@ class ComposeRuntime(EngineImages, EngineOutput):
         self.settle()
         for container_id in container_ids:
             engine.remove_container(container_id)
+        self.prune_secret_files()
 
     # A killed compose's last request goes on inside the engine: a `stop` it sent takes up to the 10 s grace,
     # and meanwhile the container still reads as running and healthy. Seen on Docker Engine: a rollback that
