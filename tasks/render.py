@@ -31,7 +31,8 @@ def task_init():
             "name": output,
             "doc": f"render generated/{output} from templates/{template} and the manifest fields it reads",
             "actions": [(render_output, [output, as_written])],
-            "file_dep": [f"templates/{template}", *(f"templates/{t}" for t in INCLUDES.get(output, ())), *RENDER_CODE, *(_opa_inputs() if output in POLICY_READERS else [])],
+            "file_dep": [f"templates/{template}", *(f"templates/{t}" for t in INCLUDES.get(output, ())), *RENDER_CODE,
+                         *(_opa_inputs() if output in POLICY_READERS else [])],
             "uptodate": [ManifestSliceUnchanged(output), as_written],
             **files,
         }

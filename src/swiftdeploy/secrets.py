@@ -152,6 +152,11 @@ def read_app_secrets(names, directory: str | Path = SECRETS_DIR, key: str = "ser
     return values
 
 
+def read_all_app_secrets(secrets, secret_files, directory: str | Path = SECRETS_DIR) -> tuple[dict, dict]:
+    """The values of the app's environment secrets and of its file secrets (services.secret_files)."""
+    return read_app_secrets(secrets, directory), read_app_secrets(secret_files, directory, "services/secret_files")
+
+
 RUN_SECRETS_DIR = "run-secrets"
 SECRETS_GROUP = 10990  # the group a root operator gives the secret files; the app's containers join it
 
@@ -189,10 +194,10 @@ def prune_secret_files(keep, directory: str | Path = SECRETS_DIR) -> None:
     """Remove the secret folders of values no container uses any more (`keep`: the digests still in use)."""
     import shutil
 
-    base = Path(directory) / RUN_SECRETS_DIR
+    base, keep = Path(directory) / RUN_SECRETS_DIR, set(keep)
     if base.is_dir():
         for other in base.iterdir():
-            if other.name not in set(keep):
+            if other.name not in keep:
                 shutil.rmtree(other, ignore_errors=True)
 
 

@@ -152,14 +152,17 @@ class SteadyLoad:
 
     def _run(self):
         while not self._stop.is_set():
-            try:
-                answer = requests.get(f"{self.url}/", headers={"Connection": "close"}, timeout=10)
-                outcome = answer.status_code
-            except requests.RequestException as err:
-                outcome = f"connection error: {type(err).__name__}"
+            outcome = self.ask()
             with self._lock:
                 self.outcomes[outcome] += 1
             time.sleep(self.pause)
+
+    def ask(self):
+        """One request's outcome: its status, or the kind of connection error."""
+        try:
+            return requests.get(f"{self.url}/", headers={"Connection": "close"}, timeout=10).status_code
+        except requests.RequestException as err:
+            return f"connection error: {type(err).__name__}"
 
     @property
     def total(self) -> int:

@@ -5,14 +5,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 
 import pytest
 import requests
 import yaml
 
-from stackkit import (WINDOW_SECONDS, containers, make_project, ok, public_url, remove_everything, require_engine,
-                      swiftdeploy)
+from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, make_project, ok, public_url, remove_everything,
+                      require_engine, swiftdeploy)
 
 # Docker Engine only: the rotation is a shell in the nginx container, the same on every engine, and the test
 # writes 200 MB of logs; the Podman run exercises the same nginx command in every other test.
@@ -37,35 +36,29 @@ def project(tmp_path):
     remove_everything(project)
 
 
-class Burst:
-    """Requests with a padded URI from several keep-alive clients until stopped; counts every outcome."""
+class Burst(SteadyLoad):
+    """Requests with a padded URI from 6 keep-alive clients, no pause; an outcome is (status, track)."""
 
-    def __init__(self, url: str, threads: int = 6):
-        self.url, self.outcomes, self._lock, self._stop = url + PADDED, Counter(), threading.Lock(), threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+    def __init__(self, url: str):
+        super().__init__(url, threads=6, pause=0)
+        self._sessions = threading.local()
 
     def __enter__(self):
         self.started = time.monotonic()
-        for thread in self._threads:
-            thread.start()
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        super().__exit__(*exc)
         self.seconds = time.monotonic() - self.started
 
-    def _run(self):
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                try:
-                    answer = session.get(self.url, timeout=10)
-                    outcome = (answer.status_code, answer.headers.get("X-SwiftDeploy-Track"))
-                except requests.RequestException as err:
-                    outcome = type(err).__name__
-                with self._lock:
-                    self.outcomes[outcome] += 1
+    def ask(self):
+        session = getattr(self._sessions, "session", None) or requests.Session()
+        self._sessions.session = session
+        try:
+            answer = session.get(self.url + PADDED, timeout=10)
+            return answer.status_code, answer.headers.get("X-SwiftDeploy-Track")
+        except requests.RequestException as err:
+            return type(err).__name__
 
 
 def log_volume(project) -> tuple[int, list[str]]:

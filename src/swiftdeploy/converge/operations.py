@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.build import input_problem, source_hashes
-from ..secrets import read_app_secrets
+from ..secrets import read_all_app_secrets
 from ..render.desired import Desired
 from ..errors import SwiftDeployError
 from . import opa_policy
@@ -95,8 +95,8 @@ class Operation:
         text = stack.manifest_path.read_text()
         new_text, target_manifest = _edit(text, changes) if changes else (text, stack.manifest)
         target = stack.desired(target_manifest)
-        for key, names in secret_lists(target.manifest):
-            read_app_secrets(names, stack.state_dir, key)  # a missing one fails before any change
+        read_all_app_secrets(target.manifest.services.secrets, target.manifest.services.secret_files,
+                             stack.state_dir)  # a missing one fails before any change
         # deploy builds and pulls; a canary's start builds or pulls the canary's image only; nothing else
         # fetches an image (a rollback runs what the engine kept)
         builds = (source_hashes(target.manifest, stack.root) if build else
@@ -221,16 +221,11 @@ def edits(manifest: Manifest, wanted: dict) -> tuple[dict, dict]:
     return changes, {key: value_at(manifest, key) for key in changes}
 
 
-def secret_lists(manifest: Manifest):
-    return (("services/secrets", manifest.services.secrets), ("services/secret_files", manifest.services.secret_files))
-
-
 def check_inputs(stack: Stack, manifest: Manifest | None = None) -> None:
     """What the user keeps beside the manifest is there and private (secrets, build contexts), or one line
     says what is not: before any container, OPA's included, is touched."""
     manifest = manifest or stack.manifest
-    for key, names in secret_lists(manifest):
-        read_app_secrets(names, stack.state_dir, key)
+    read_all_app_secrets(manifest.services.secrets, manifest.services.secret_files, stack.state_dir)
     for source in {manifest.services.build, manifest.services.canary.build}:
         if isinstance(source, Build) and (problem := input_problem(stack.root, source)):
             raise OperationError(problem)

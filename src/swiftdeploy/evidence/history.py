@@ -75,7 +75,7 @@ class History:
             raise HistoryError(f"cannot open history {self.path}: {err.strerror}") from None
         try:
             size = self._truncate_torn_tail(fd)
-            previous = chain.link_at_end(os.pread(fd, chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
+            previous = _link_at_end(fd, size)
             if size >= self.segment_bytes:
                 fd, sealed = self._seal(fd), True
             elif size == 0:
@@ -224,8 +224,11 @@ def _records_in(file, path: Path) -> Iterator[dict]:
 
 def _link_at_end_of(path: Path) -> "chain.Link":
     with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        return chain.link_at_end(os.pread(file.fileno(), chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
+        return _link_at_end(file.fileno(), os.fstat(file.fileno()).st_size)
+
+
+def _link_at_end(fd: int, size: int) -> "chain.Link":
+    return chain.link_at_end(os.pread(fd, chain.TAIL_BYTES, max(0, size - chain.TAIL_BYTES)))
 
 
 def _end_of_last_line(reader: int, size: int) -> int:

@@ -12,6 +12,7 @@ What it does not prove: anyone holding the key can rewrite the whole history and
 tail goes unnoticed if an older head file is put back with it.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import segments
 from ..errors import SwiftDeployError
 from ..secrets import HISTORY_KEY, read_history_key
 
@@ -111,14 +113,12 @@ class Verdict:
 
 def verify(history_path: Path, head_path: Path, key_dir: Path) -> Verdict:
     """Walk every segment once (one line in memory at a time) and check every link and the head."""
-    from . import segments
-
     active, size, head_text, sealed = _snapshot(history_path, head_path)
     head = None if head_text is None else _parse_head(head_text)
     walk = _Walk(history_path, key_dir, head["count"] if head else None)
-    with active:
-        walk.verdict.problem = _walk_sealed(walk, history_path, sealed, segments)
-        if walk.verdict.problem is None and active is not _NO_FILE:
+    with active or contextlib.nullcontext():
+        walk.verdict.problem = _walk_sealed(walk, history_path, sealed)
+        if walk.verdict.problem is None and active is not None:
             walk.path, walk.line = history_path, 0
             try:
                 walk.lines(active, size)
@@ -130,25 +130,10 @@ def verify(history_path: Path, head_path: Path, key_dir: Path) -> Verdict:
     return walk.verdict
 
 
-class _NoFile:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __iter__(self):
-        return iter(())
-
-
-_NO_FILE = _NoFile()
-
-
 def _snapshot(history_path: Path, head_path: Path):
     """The active segment (open), its size, the head and the sealed segments, read together under the active
-    segment's lock: writers append a record and then the head, and seal a segment, only under it."""
-    from . import segments
-
+    segment's lock: writers append a record and then the head, and seal a segment, only under it. The active
+    segment is None when a writer was killed after sealing the last one."""
     while True:
         try:
             file = open(history_path, "rb")
@@ -156,7 +141,7 @@ def _snapshot(history_path: Path, head_path: Path):
             sealed = segments.sealed(history_path)
             if not sealed:
                 raise ChainError(f"{history_path}: missing: no history to verify") from None
-            return _NO_FILE, 0, _read_head(head_path), sealed
+            return None, 0, _read_head(head_path), sealed
         except OSError as err:
             raise ChainError(f"{history_path}: cannot read: {err.strerror}") from None
         fcntl.flock(file, fcntl.LOCK_SH)
@@ -174,7 +159,7 @@ def _snapshot(history_path: Path, head_path: Path):
         return file, size, head_text, sealed
 
 
-def _walk_sealed(walk: "_Walk", history_path: Path, sealed: list, segments) -> str | None:
+def _walk_sealed(walk: "_Walk", history_path: Path, sealed: list) -> str | None:
     """Walk the sealed segments in order; the problem a missing one (or any line) makes."""
     starts = segments.retention_starts([s.path for s in sealed] + [history_path])
     first = sealed[0].number if sealed else max(starts, default=0) + 1
@@ -190,7 +175,7 @@ def _walk_sealed(walk: "_Walk", history_path: Path, sealed: list, segments) -> s
     expected, walk.segments = first, len(sealed) + 1
     for segment in sealed:
         if segment.number != expected:
-            return _missing(history_path, expected, segment.number, walk.last.count, segments)
+            return _missing(history_path, expected, segment.number, walk.last.count)
         expected += 1
         walk.path, walk.line = segment.path, 0
         try:
@@ -204,11 +189,11 @@ def _walk_sealed(walk: "_Walk", history_path: Path, sealed: list, segments) -> s
             return walk.verdict.problem
     if walk.last is not START and (next_count := _first_count(history_path)) is not None \
             and next_count > walk.last.count + 1:  # the active segment does not follow the last one here
-        return _missing(history_path, expected, None, walk.last.count, segments, next_count)
+        return _missing(history_path, expected, None, walk.last.count, next_count)
     return None
 
 
-def _missing(history_path: Path, number: int, next_present: int | None, last_count: int, segments,
+def _missing(history_path: Path, number: int, next_present: int | None, last_count: int,
              next_count: int | None = None) -> str:
     more = (f" (up to {segments.segment_path(history_path, next_present - 1).name})"
             if next_present and next_present > number + 1 else " (or more)" if next_present is None else "")

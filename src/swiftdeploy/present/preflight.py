@@ -70,16 +70,15 @@ def app_inputs(root: Path, manifest: Manifest) -> str:
     """Build contexts, secret files, and how the app is run and judged (with why root is risky)."""
     from ..engine.build import input_problem
     from ..model.manifest import Build
-    from ..secrets import SecretError, read_app_secrets
+    from ..secrets import SecretError, read_all_app_secrets
 
     services = manifest.services
     problems = [problem for source in {services.build, services.canary.build} if isinstance(source, Build)
                 if (problem := input_problem(root, source))]
-    for key, names in (("services/secrets", services.secrets), ("services/secret_files", services.secret_files)):
-        try:
-            read_app_secrets(names, root / ".swiftdeploy", key)
-        except SecretError as err:
-            problems.append(str(err))
+    try:
+        read_all_app_secrets(services.secrets, services.secret_files, root / ".swiftdeploy")
+    except SecretError as err:
+        problems.append(str(err))
     if problems:
         raise CheckFailed("; ".join(problems))
     details = [f"figures from {_SOURCES[manifest.metrics_source]}"]

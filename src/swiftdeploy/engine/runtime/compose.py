@@ -91,10 +91,9 @@ class ComposeRuntime(EngineImages, EngineOutput):
 
     def secret_values(self) -> tuple[dict[str, str], dict[str, str]]:
         """The values of the environment secrets and of the file secrets."""
-        from ...secrets import read_app_secrets
+        from ...secrets import read_all_app_secrets
 
-        return (read_app_secrets(self.secrets, self.state_dir),
-                read_app_secrets(self.secret_files, self.state_dir, "services/secret_files"))
+        return read_all_app_secrets(self.secrets, self.secret_files, self.state_dir)
 
     def secrets_digest(self, values: tuple[dict, dict] | None = None) -> str | None:
         """The keyed digest of the app's secret values now (None: the app has no secrets)."""
