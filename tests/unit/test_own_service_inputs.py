@@ -229,3 +229,13 @@ def test_a_track_that_never_got_healthy_is_explained_by_its_last_answers_and_out
                     "last log lines: booting | listening on :8000 | error: no database")
     assert why_unready({"State": {"Status": "exited", "ExitCode": 3}}, []) == (
         "it exited with 3; no health answer yet; it printed nothing")
+
+
+def test_teardown_removes_secret_files_the_manifest_no_longer_names(tmp_path, monkeypatch):
+    from swiftdeploy.engine.runtime import compose
+    from swiftdeploy.secrets import install_secret_files
+
+    install_secret_files({"tok": "v"}, "d1", tmp_path)
+    monkeypatch.setattr(compose, "run", lambda *args, **kwargs: None)
+    compose.ComposeRuntime(tmp_path / "docker-compose.yml", "p", state_dir=tmp_path).down()  # no secret_files now
+    assert list((tmp_path / "run-secrets").iterdir()) == []

@@ -81,13 +81,15 @@ class ComposeRuntime(EngineImages, EngineOutput):
         return env
 
     def prune_secret_files(self, current: str | None = None) -> None:
-        """Remove the secret files of values that neither the manifest's secrets now nor a container hold."""
-        from ...secrets import prune_secret_files
+        """Remove the secret files of values that neither the manifest's secrets now nor a container hold
+        (also after the manifest dropped its secret_files)."""
+        from ...secrets import RUN_SECRETS_DIR, prune_secret_files
 
-        if self.secret_files:
-            current = current or self.secrets_digest()
-            prune_secret_files({current, *(c.secrets_digest for c in self.containers() if c.secrets_digest)},
-                               self.state_dir)
+        if not (self.state_dir / RUN_SECRETS_DIR).is_dir():
+            return
+        current = current or (self.secrets_digest() if self.secret_files else None)
+        prune_secret_files({current, *(c.secrets_digest for c in self.containers() if c.secrets_digest)},
+                           self.state_dir)
 
     def secret_values(self) -> tuple[dict[str, str], dict[str, str]]:
         """The values of the environment secrets and of the file secrets."""
@@ -116,10 +118,9 @@ class ComposeRuntime(EngineImages, EngineOutput):
 
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)
-        if self.secret_files:
-            from ...secrets import prune_secret_files
+        from ...secrets import prune_secret_files
 
-            prune_secret_files((), self.state_dir)  # no container holds any set of values now
+        prune_secret_files((), self.state_dir)  # no container holds any set of values now
 
     def exec(self, service: str, command: list[str]) -> subprocess.CompletedProcess:
         """Run a command in a service's running container; the caller reads returncode, stdout and stderr."""
