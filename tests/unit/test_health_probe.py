@@ -1,13 +1,17 @@
 """The HTTP health probe (tools/health-probe) against local servers: the exit status, the one line it prints
-for Docker's health log, the request it sends, and that it never follows a redirect nor waits past its timeout."""
+for Docker's health log, the request it sends, that it never follows a redirect nor waits past its timeout, and
+that whatever a server sends it answers with that one line (never a crash); and that it fits a Swarm config."""
 
 import http.server
 import socket
+import struct
 import subprocess
 import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from probekit import built_probe
 
@@ -56,11 +60,16 @@ def server():
 @pytest.fixture
 def raw_server():
     """A TCP server answering each connection with the bytes given, then holding it open (a server that
-    ignores Connection: close) until the test ends, or closing it with hold=False. None: accept nothing."""
+    ignores Connection: close) until the test ends, or closing it with hold=False. None: accept nothing.
+    host="::1": on IPv6 loopback, the URL with the address in brackets (skips where there is none)."""
     sockets = []
 
-    def start(answer, hold=True):
-        listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+    def start(answer, hold=True, host="127.0.0.1"):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            listener = socket.create_server((host, 0), family=family, backlog=8)
+        except OSError as err:
+            pytest.skip(f"no {host} to listen on: {err}")
         sockets.append(listener)
         if answer is not None:
             def serve():
@@ -78,7 +87,7 @@ def raw_server():
                     if not hold:
                         conn.close()
             threading.Thread(target=serve, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+        return f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{listener.getsockname()[1]}"
 
     yield start
     for sock in sockets:
@@ -132,6 +141,10 @@ def test_a_server_that_never_answers_times_out(probe, raw_server):
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"
+    b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: yes\r\n\r\n",  # chunk extensions, a trailer
+    b"HTTP/1.0 200 OK\nContent-Length: 2\n\nok",  # bare LF line ends
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + b"7" * 30 + b"\r\nContent-Length: 2\r\n\r\nok",  # the last one counts
 ])
 def test_a_server_that_keeps_the_connection_open_is_not_waited_for(probe, raw_server, answer):
     """The body is framed by Content-Length or chunks: the probe stops at its end, not at the timeout."""
@@ -153,6 +166,14 @@ def test_a_huge_body_is_not_read(probe, raw_server):
 @pytest.mark.parametrize("answer, line", [
     (b"", "GET /: connection closed without a response"),
     (b"SSH-2.0-OpenSSH_9.2\r\n", 'GET /: not an HTTP response: "SSH-2.0-OpenSSH_9.2"'),
+    (b"SSH-2.0-OpenSSH_9.2", 'GET /: not an HTTP response: "SSH-2.0-OpenSSH_9.2"'),  # no line end, then closed
+    # what the server sent is quoted as Go quotes it, cut at 40 bytes: no control character reaches the log
+    (b"\x00\xff\x1b[31m\xc3\xa9\t\"\\\r\n", 'GET /: not an HTTP response: "\\x00\\xff\\x1b[31m\u00e9\\t\\"\\\\"'),
+    (b"<html>" + b"x" * 100 + b"\r\n", 'GET /: not an HTTP response: "<html>' + "x" * 34 + '..."'),
+    (b"HTTP/2 200 OK\r\n\r\n", 'GET /: not an HTTP response: "HTTP/2 200 OK"'),
+    (b"HTTP/1.1 099 Low\r\n\r\n", 'GET /: not an HTTP response: "HTTP/1.1 099 Low"'),
+    (b"HTTP/1.1 100 Continue\r\n\r\n", "GET /: connection closed without a response"),  # no final response
+    (b"HTTP/1.1 100 Continue\r\nX-Half: a", "GET /: EOF"),  # closed inside the 100's headers
 ])
 def test_a_server_that_does_not_speak_http_fails(probe, raw_server, answer, line):
     result = run_probe(probe, f"{raw_server(answer, hold=False)}/", "--timeout=3")
@@ -175,3 +196,95 @@ def test_bad_arguments_exit_2_with_one_line(probe, args, problem):
     result = run_probe(probe, *args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and problem in result.stderr and "usage: health-probe" in result.stderr
+
+
+@pytest.mark.parametrize("answer, status, line", [
+    (b"HTTP/1.1 200 " + b"x" * (8192 - 13) + b"\r\n\r\n", 0, "GET /: 200"),  # a status line of 8 KB is read
+    (b"HTTP/1.1 200 " + b"x" * (8193 - 13) + b"\r\n\r\n", 1, "GET /: response line longer than 8 KB"),
+    (b"HTTP/1.1 103 Hints\r\nLink: " + b"x" * 9000 + b"\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 1,
+     "GET /: response line longer than 8 KB"),
+    # after the final status line the rest is only drained: a header too long there does not change the answer
+    (b"HTTP/1.1 503 Busy\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n", 1, "GET /: 503"),
+    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", 1, "GET /: 101"),  # 101 is final, not 2xx/3xx
+    (b"HTTP/1.1 999 Odd\r\n\r\n", 1, "GET /: 999"),
+])
+def test_status_lines_at_the_limits(probe, raw_server, answer, status, line):
+    result = run_probe(probe, f"{raw_server(answer, hold=False)}/", "--timeout=3")
+    assert (result.returncode, result.stdout) == (status, line + "\n")
+
+
+def test_an_ipv6_url_with_a_port(probe, raw_server):
+    url = raw_server(b"HTTP/1.1 204 No Content\r\n\r\n", hold=False, host="::1")
+    assert url.startswith("http://[::1]:")
+    result = run_probe(probe, f"{url}/healthz", "--timeout=3")
+    assert (result.returncode, result.stdout) == (0, "GET /healthz: 204\n")
+
+
+class AnyAnswer:
+    """One TCP server for many examples: each connection gets the current answer, then the close."""
+
+    def __init__(self):
+        self.answer = b""
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=8)
+        self.listener.settimeout(0.05)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+
+    def serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.answer)
+                except OSError:  # the probe closed first (it drops a line over 8 KB, a body over 64 KB)
+                    pass
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join()
+        self.listener.close()
+
+
+@pytest.fixture(scope="module")
+def any_answer():
+    server = AnyAnswer()
+    yield server
+    server.close()
+
+
+PIECES = [b"HTTP/1.1 ", b"HTTP/1.0 ", b"200", b"100", b"101", b"204", b"304", b"404", b" OK", b"\r\n", b"\n", b"\r",
+          b"Content-Length: ", b"Transfer-Encoding: chunked", b"5", b"0", b"ffffffffffffffff", b";x", b":", b" ", b"\t",
+          b"\x00", b"\xff", b"\xc4\xb0", b"\xe2\x84\xaa", b"\xc2\xa0", b"-", b"hello", b"x" * 4095, b"y" * 9000]
+garbage = st.one_of(st.binary(max_size=600), st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join))
+
+
+@settings(max_examples=60, deadline=None, database=None, print_blob=False,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(answer=garbage)
+def test_whatever_a_server_sends_the_probe_answers_one_line(probe, any_answer, answer):
+    """Random and half-HTTP answers: exit 0 or 1 (never a signal, never 2), one UTF-8 line on stdout."""
+    any_answer.answer = answer
+    result = subprocess.run([str(probe), any_answer.url, "--timeout=2"], capture_output=True, timeout=15)
+    assert result.returncode in (0, 1), (result.returncode, answer[:200])
+    assert result.stderr == b""
+    line = result.stdout.decode("utf-8")  # the log Docker keeps is JSON: the probe never prints broken UTF-8
+    assert line.startswith("GET /: ") and line.endswith("\n") and line.count("\n") == 1, line
+    assert all(c >= " " and c != "\x7f" for c in line[:-1]), line
+
+
+def test_the_probe_fits_a_swarm_config_and_needs_no_loader(probe):
+    """Swarm refuses a config over 500 KB; FROM scratch has no dynamic loader or libc to load."""
+    data = probe.read_bytes()
+    assert len(data) < 500 * 1024, f"{len(data)} bytes"
+    assert data[:4] == b"\x7fELF" and data[4] == 2  # ELF, 64-bit
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    kinds = {struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)}
+    assert not kinds & {2, 3}, "a PT_DYNAMIC or PT_INTERP segment: the binary is not static"

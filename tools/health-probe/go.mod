@@ -1,3 +1,0 @@
-module swiftdeploy.dev/healthprobe
-
-go 1.22
