@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from projectkit import copy_project
 
@@ -213,3 +214,23 @@ def nginx_errors(project: Path, last: int = 12, levels=("error", "crit", "alert"
 def dropped(load: SteadyLoad, project: Path) -> str:
     """A failed zero-drop assertion's message: the outcomes and what nginx said about the failures."""
     return "\n".join([str(dict(load.outcomes)), "nginx's last errors:", *nginx_errors(project)])
+
+
+def keep_private(path: Path, text: str) -> None:
+    """A file the user keeps for SwiftDeploy (a secret, registry credentials): 0600 in a private folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent.parent, 0o700)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
+def edit_services(project: Path, **services) -> None:
+    """Set manifest keys under services: (a__b=v sets services.a.b)."""
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    for key, value in services.items():
+        node = document["services"]
+        *parents, last = key.split("__")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = value
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))

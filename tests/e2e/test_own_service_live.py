@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from registrykit import forget_local, registry, registry_client, thirdparty_images  # noqa: F401 - fixtures
-from stackkit import SteadyLoad, dropped, history, make_project, manifest_of, ok, public_url, remove_everything, require_engine, swiftdeploy
+from stackkit import (SteadyLoad, dropped, edit_services as edit, history, keep_private, make_project, manifest_of, ok,
+                      public_url, remove_everything, require_engine, swiftdeploy)
 
 pytestmark = pytest.mark.e2e
 
@@ -62,24 +63,6 @@ def own_project(tmp_path: Path, cleanup, image: str, port: int, health: str, *, 
     if registry is not None:
         keep_private(project / ".swiftdeploy" / "registries" / registry.address, f"{registry.user}:{registry.password}")
     return project
-
-
-def keep_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent.parent, 0o700)
-    path.write_text(text)
-    os.chmod(path, 0o600)
-
-
-def edit(project: Path, **services) -> None:
-    document = yaml.safe_load((project / "manifest.yaml").read_text())
-    for key, value in services.items():
-        node = document["services"]
-        *parents, last = key.split("__")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[last] = value
-    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def container_of(project: Path, track: str) -> dict:

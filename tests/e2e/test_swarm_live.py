@@ -16,9 +16,12 @@ import time
 import docker
 import pytest
 import requests
+import yaml
 
 from hostskit import ENGINE_DIR, engine_script, read_env, residue, stopped_nodes  # noqa: F401 - a fixture
-from stackkit import SteadyLoad, kill_promote_stable_after, make_project, manifest_of, ok, public_url, swiftdeploy
+from registrykit import forget_local, registry, registry_client, thirdparty_images  # noqa: F401 - fixtures
+from stackkit import (SteadyLoad, edit_services, keep_private, kill_promote_stable_after, make_project, manifest_of, ok,
+                      public_url, swiftdeploy)
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1500)]
 REPLICAS = 3
@@ -260,3 +263,90 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
     engine_script("swarm", "start-node", victim_number)
     ok(swiftdeploy(project, "teardown"))
     assert residue(swarm["pairs"]) == []
+
+
+def task_history(swarm, service: str) -> str:
+    """Every task of the service: node, state and error (why tasks were not spread, when they were not)."""
+    names = node_names(swarm)
+    return "; ".join(f"{names.get(t.get('NodeID'), '?')} {t['Status']['State']} {t['Status'].get('Err', '')}".strip()
+                     for t in swarm["manager"].services.get(service).tasks())
+
+
+def node_pulls(swarm, since: float) -> dict[str, list[str]]:
+    """host name -> the images each node's engine pulled since `since` (from its own event stream)."""
+    return {host: [e.get("id") for e in client.events(since=since, until=time.time() + 1, decode=True,
+                                                       filters={"type": "image", "event": "pull"})]
+            for host, client in swarm["engines"].items()}
+
+
+def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_a_failing_canary_rolled_back(
+        swarm, tmp_path, registry, thirdparty_images):
+    """httpbin (not written here) in two versions in the swarm's registry: each node pulls it with the credentials
+    SwiftDeploy keeps (nothing is shipped node by node), health-checked by the probe given as a Swarm config,
+    rolled out 20/50/100 on nginx's figures, a canary built from the user's Dockerfile that answers 500 on a share
+    of requests rolled back by itself, and `rollback` to the last release with no pull anywhere."""
+    one, two = thirdparty_images["httpbin:1"], thirdparty_images["httpbin:2"]
+    for client in swarm["engines"].values():  # what an earlier run left: every node must pull
+        for ref in (one.ref, two.ref):
+            forget_local(ref, client)
+    project = make_project(tmp_path / "project", canary={"interval_seconds": 2, "image": two.ref, "version": "2",
+                                                         "steps": [20, 50, 100], "step_seconds": 6})
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    document["services"].update({"image": one.ref, "port": one.port, "version": "1", "build": False, "replicas": REPLICAS,
+                                 "health": {"path": one.health_path, "interval_seconds": 1},
+                                 "env": {"GREETING": "hello"}, "secrets": ["DB_PASSWORD"]})
+    workers = [swarm["pairs"][f"SWIFTDEPLOY_{n.upper()}_TCP"] for n in swarm["names"][1:]]
+    document.update({"runtime": "swarm", "swarm": {"engines": workers}})
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    keep_private(project / ".swiftdeploy" / "registries" / registry.address, f"{registry.user}:{registry.password}")
+    keep_private(project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", "swarm-" + os.urandom(8).hex() + "\n")
+    name = manifest_of(project).project
+    stable = f"{name}_app-stable"
+    try:
+        since = time.time() - 1
+        deployed = ok(swiftdeploy(project, "deploy", timeout=600))
+        assert f"pull {one.ref}" in deployed.stdout and "loaded" not in deployed.stdout, deployed.stdout
+        tasks = running_tasks(swarm, stable)
+        names = node_names(swarm)
+        assert sorted(names[t["NodeID"]] for t in tasks) == sorted(swarm["engines"]), task_history(swarm, stable)
+        pulls = node_pulls(swarm, since)
+        assert all(pulls[host] for host in swarm["engines"]), f"every node pulled it itself: {pulls}"
+        spec = tasks[0]["Spec"]["ContainerSpec"]
+        assert spec["Image"] == f"{one.repository}@{one.digest}", "pinned to the digest the manager pulled"
+        env = dict(line.split("=", 1) for line in spec["Env"])
+        assert env["GREETING"] == "hello" and "DB_PASSWORD" in env and not {"MODE", "APP_VERSION"} & set(env)
+        url = public_url(project)
+        answer = requests.get(url + "/get", headers={"Connection": "close"}, timeout=10)
+        assert answer.status_code == 200 and answer.headers["X-SwiftDeploy-Track"] == "stable"
+
+        with SteadyLoad(url) as load:
+            rolled = swiftdeploy(project, "rollout", timeout=600)
+        assert rolled.returncode == 0 and "promoted: stable is now 2" in rolled.stdout, rolled.stdout + rolled.stderr
+        print(f"\nrollout 20/50/100 of httpbin 2 on {REPLICAS} nodes: {load.total} requests, outcomes {dict(load.outcomes)}")
+        assert load.failures() == {} and load.total > 200, failed_requests(swarm, project)
+
+        bad = project / "bad-canary"
+        bad.mkdir()
+        (bad / "Dockerfile").write_text(f"FROM {two.ref}\nENV HTTPBIN_FAIL_RATE=0.3\n")
+        edit_services(project, canary__image="local/httpbin-bad:3", canary__version="3",
+                      canary__build={"context": "bad-canary"})
+        with SteadyLoad(url) as load:
+            failed = swiftdeploy(project, "rollout", timeout=600)
+        said = failed.stdout + failed.stderr
+        assert failed.returncode != 0 and "rolled back by itself" in said and "error rate" in said, said
+        assert "loaded local/httpbin-bad:3" in failed.stdout, "a locally built canary is given to the nodes"
+        assert set(load.failures()) <= {500}, load.outcomes  # the bad canary's own 500s, nothing dropped
+        assert (manifest_of(project).services.mode, manifest_of(project).services.version) == ("stable", "2")
+
+        ok(swiftdeploy(project, "promote", "canary"))
+        since = time.time() - 1
+        rolled_back = ok(swiftdeploy(project, "rollback", timeout=600))
+        assert "pull" not in rolled_back.stdout and not any(node_pulls(swarm, since).values()), rolled_back.stdout
+        assert {t["Spec"]["ContainerSpec"]["Image"] for t in running_tasks(swarm, stable)} == {f"{two.repository}@{two.digest}"}
+    finally:
+        ok(swiftdeploy(project, "teardown"))
+        for client in swarm["engines"].values():
+            for ref in (one.ref, two.ref, "local/httpbin-bad:3"):
+                forget_local(ref, client, layers=ref.startswith("local/"))
+    assert residue(swarm["pairs"]) == []
+    assert not (project / ".swiftdeploy" / "docker-config" / "config.json").exists()

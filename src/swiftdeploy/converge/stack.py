@@ -38,7 +38,8 @@ class Stack:
             from ..engine.runtime.swarm import SwarmRuntime
 
             return SwarmRuntime(self.generated / "stack.yml", self.manifest.project, volumes=(self.manifest.log_volume,),
-                                probe_image=self.manifest.nginx.image, engines=self.manifest.swarm.engines)
+                                probe_image=self.manifest.nginx.image, engines=self.manifest.swarm.engines,
+                                secrets=self.manifest.services.secrets, state_dir=self.state_dir)
         from ..engine.runtime.compose import ComposeRuntime
 
         return ComposeRuntime(self.generated / "docker-compose.yml", self.manifest.project,

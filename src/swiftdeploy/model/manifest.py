@@ -437,9 +437,9 @@ def _own_service_problems(document: dict) -> list[str]:
     if source in ("scrape", "prometheus") and not bundled:
         problems.append(f"metrics/source: {source} reads the bundled app's own metrics; your own image is judged "
                         "from nginx's request log (source: nginx, the default for it)")
-    if not bundled and document.get("runtime") == "swarm":
-        problems.append("services/build: runtime: swarm runs only the bundled app so far; deploy your own image "
-                        "with runtime: compose")
+    if svc.get("volumes") and document.get("runtime") == "swarm":
+        problems.append("services/volumes: a named volume is local to each swarm node, so tasks on different nodes "
+                        "would see different data; use runtime: compose, or storage outside the stack")
     ws = _get(document, ("nginx", "websocket")) or {}
     if ws.get("idle_timeout_seconds") is not None and not ws.get("paths"):
         problems.append("nginx/websocket/paths: is required")

@@ -8,17 +8,14 @@ from pathlib import Path
 from .. import api as engine
 from ...commands import Background, run
 from ...state import COMPOSE_PROJECT_LABEL, PROJECT_LABEL, Container, container_from_list_entry
-from ...files import install_file
 from ..tools import compose_binary
+from .app_inputs import AppInputs
 from .images import EngineImages
 from .output import EngineOutput
 
 
-HEALTH_PROBE_MOUNT = "/.swiftdeploy/health:ro"
-
-
 @dataclass
-class ComposeRuntime(EngineImages, EngineOutput):
+class ComposeRuntime(AppInputs, EngineImages, EngineOutput):
     definition_file = "docker-compose.yml"
     compose_file: Path
     project: str
@@ -63,58 +60,9 @@ class ComposeRuntime(EngineImages, EngineOutput):
         if self.settle() == tuple(services) and not recreate:
             return
         argv = self.up_argv(services, no_deps=no_deps, recreate=recreate, wait=wait, wait_seconds=wait_seconds)
-        self.install_health_probe()
+        self.install_health_probe(self.compose_file)
         env = self.secrets_environment()
         run(argv, what=f"compose up {' '.join(services)}".rstrip(), timeout=wait_seconds + 120, env=env)
-
-    def secrets_environment(self) -> dict[str, str]:
-        """What compose needs for the app's secrets: the environment ones' values, the digest of all of them
-        (a label) and, for file secrets, their folder's digest and group, with the folder written."""
-        from ...secrets import install_secret_files
-
-        values, files = self.secret_values()
-        digest = self.secrets_digest((values, files)) or ""
-        env = {**values, "SWIFTDEPLOY_SECRETS_DIGEST": digest}
-        if files:
-            env["SWIFTDEPLOY_SECRETS_GID"] = str(install_secret_files(files, digest, self.state_dir))
-            self.prune_secret_files(digest)
-        return env
-
-    def prune_secret_files(self, current: str | None = None) -> None:
-        """Remove the secret files of values that neither the manifest's secrets now nor a container hold
-        (also after the manifest dropped its secret_files)."""
-        from ...secrets import RUN_SECRETS_DIR, prune_secret_files
-
-        if not (self.state_dir / RUN_SECRETS_DIR).is_dir():
-            return
-        current = current or (self.secrets_digest() if self.secret_files else None)
-        prune_secret_files({current, *(c.secrets_digest for c in self.containers() if c.secrets_digest)},
-                           self.state_dir)
-
-    def secret_values(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The values of the environment secrets and of the file secrets."""
-        from ...secrets import read_all_app_secrets
-
-        return read_all_app_secrets(self.secrets, self.secret_files, self.state_dir)
-
-    def secrets_digest(self, values: tuple[dict, dict] | None = None) -> str | None:
-        """The keyed digest of the app's secret values now (None: the app has no secrets)."""
-        from ...secrets import secrets_digest
-
-        if not self.secrets and not self.secret_files:
-            return None
-        env, files = self.secret_values() if values is None else values
-        return secrets_digest({**env, **{f"/run/secrets/{name}": value for name, value in files.items()}},
-                              self.state_dir)
-
-    def install_health_probe(self) -> None:
-        """Put the static health probe where the compose file mounts it (.swiftdeploy/health-probe), when
-        it mounts it: a bind mount of a missing file would make the engine create a directory there."""
-        if HEALTH_PROBE_MOUNT not in self.compose_file.read_text():
-            return
-        from ..tools import health_probe_binary
-
-        install_file(Path(health_probe_binary()), self.state_dir / "health-probe", mode=0o755)
 
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)

@@ -20,7 +20,8 @@ from ...errors import SwiftDeployError
 from ...files import write_atomic
 from ...render.templates import load_yaml
 from ...state import APP_TRACKS, Container
-from . import swarm_images
+from . import swarm_images, swarm_registry
+from .app_inputs import HEALTH_PROBE, AppInputs
 from .images import EngineImages
 from .output import EngineOutput
 from .swarm_state import STACK_LABEL, service_as_container
@@ -60,7 +61,7 @@ class SwarmError(SwiftDeployError):
 
 
 @dataclass
-class SwarmRuntime(EngineImages, EngineOutput):
+class SwarmRuntime(AppInputs, EngineImages, EngineOutput):
     LOGS_OF_SERVICES = True
     stack_file: Path
     project: str
@@ -70,6 +71,9 @@ class SwarmRuntime(EngineImages, EngineOutput):
     # (the app image may not exist yet), with the shell and coreutils the probe script needs.
     probe_image: str = "nginx:latest"
     engines: tuple[str, ...] = ()  # the other nodes' Docker endpoints (swarm.engines): see swarm_images
+    secrets: tuple[str, ...] = ()  # the app's secrets (names): their values reach the CLI in its environment
+    secret_files: tuple[str, ...] = ()  # refused on swarm by the manifest's checks
+    state_dir: Path = Path(".swiftdeploy")
     say: Callable[[str], None] = field(default=print, repr=False)
     definition_file = "stack.yml"
 
@@ -87,10 +91,11 @@ class SwarmRuntime(EngineImages, EngineOutput):
 
     # -- commands (argv as data) ----------------------------------------------------------------------------
 
-    def deploy_argv(self, file: Path) -> list[str]:
-        # never: no registry to ask here, and a digest pin would not match an image loaded onto a node
-        return [docker_binary(), "stack", "deploy", "--resolve-image", "never", "--compose-file", str(file),
-                self.project]
+    def deploy_argv(self, file: Path, *, registry_auth: bool = False) -> list[str]:
+        # never: an image from a registry is pinned to its digest already (swarm_registry), and one built here
+        # has no digest a registry could give
+        return [docker_binary(), "stack", "deploy", "--resolve-image", "never",
+                *(["--with-registry-auth"] if registry_auth else []), "--compose-file", str(file), self.project]
 
     def force_argv(self, service: str) -> list[str]:
         return [docker_binary(), "service", "update", "--force", "--detach", self.full_name(service)]
@@ -112,13 +117,18 @@ class SwarmRuntime(EngineImages, EngineOutput):
             self.up(tracks, recreate=recreate, wait_seconds=wait_seconds)
             services = tuple(s for s in services if s not in tracks)
         images = [definitions[s]["image"] for s in services if _role(definitions.get(s)) in APP_TRACKS]
-        if images:
-            swarm_images.ship(images, self.engines, self.say)
+        pins = {reference: swarm_registry.pinned(reference, engine.inspect_image(reference)) for reference in images}
+        shipped = [reference for reference, pin in pins.items() if pin is None]
+        if shipped:
+            swarm_images.ship(shipped, self.engines, self.say)
+        pulled = {reference: pin for reference, pin in pins.items() if pin}
         before = {c.compose_service: c for c in self.containers()}
         partial = self.stack_file.with_name(".stack-deploy.yml")
-        write_atomic(partial, self.partial_file(services))
+        write_atomic(partial, self.partial_file(services, pulled, self.install_health_probe(self.stack_file)))
         try:
-            run(self.deploy_argv(partial), what=f"docker stack deploy {' '.join(services)}", timeout=120)
+            with swarm_registry.registry_auth(pulled, self.state_dir) as auth:
+                run(self.deploy_argv(partial, registry_auth=bool(pulled)), what=f"docker stack deploy {' '.join(services)}",
+                    timeout=120, env={**self.secrets_environment(), **auth})
         finally:
             partial.unlink(missing_ok=True)
         if recreate:
@@ -129,7 +139,11 @@ class SwarmRuntime(EngineImages, EngineOutput):
         self.await_converged(services, wait_seconds)
         self.await_resolved([s for s in services if _role(definitions.get(s)) in APP_TRACKS])
 
-    def partial_file(self, services) -> str:
+    def partial_file(self, services, pins=None, health_probe: Path | None = None) -> str:
+        """stack.yml with only `services`, each image in `pins` (reference -> repository@digest) pinned, and the
+        health probe's config named by its content (a Swarm config cannot change: a new probe is a new one)."""
+        import hashlib
+
         import yaml
 
         stack = load_yaml(self.stack_file.read_text())
@@ -137,6 +151,11 @@ class SwarmRuntime(EngineImages, EngineOutput):
         if missing:
             raise SwarmError(f"{self.stack_file}: no service {', '.join(missing)}")
         stack["services"] = {name: stack["services"][name] for name in services}
+        for definition in stack["services"].values():
+            definition["image"] = (pins or {}).get(definition.get("image"), definition.get("image"))
+        probe = (stack.get("configs") or {}).get(HEALTH_PROBE)
+        if probe is not None and health_probe is not None:
+            probe["name"] = f"{self.project}-health-{hashlib.sha256(health_probe.read_bytes()).hexdigest()[:12]}"
         return yaml.safe_dump(stack, sort_keys=False)
 
     def await_converged(self, services, seconds: float) -> None:

@@ -9,7 +9,7 @@ once healthy) and no task of an older definition does; unhealthy when an update 
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from ...state import ROLE_LABEL, SPEC_LABEL, VERSION_LABEL, Container
+from ...state import ROLE_LABEL, SECRETS_LABEL, SPEC_LABEL, VERSION_LABEL, Container
 
 STACK_LABEL = "com.docker.stack.namespace"
 FAILED_UPDATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
@@ -50,7 +50,7 @@ def service_as_container(service: Mapping, tasks: list[Mapping], image_of: Calla
     container = Container(
         id=service["ID"], name=name, role=labels.get(ROLE_LABEL), spec=labels.get(SPEC_LABEL),
         version=labels.get(VERSION_LABEL), image_id=next((i for i in image_ids if i), ""), state=state,
-        health=health, created=_epoch(service.get("CreatedAt")),
+        health=health, created=_epoch(service.get("CreatedAt")), secrets_digest=labels.get(SECRETS_LABEL),
         compose_service=name[len(namespace) + 1:] if namespace and name.startswith(namespace + "_") else name)
     return container, problem
 
