@@ -11,6 +11,8 @@ with `-m swarm`; it fails, never skips, without them.
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import docker
@@ -20,7 +22,7 @@ import yaml
 
 from hostskit import ENGINE_DIR, engine_script, read_env, residue, stopped_nodes  # noqa: F401 - a fixture
 from registrykit import forget_local, registry, registry_client, thirdparty_images  # noqa: F401 - fixtures
-from stackkit import (SteadyLoad, edit_services, keep_private, kill_promote_stable_after, make_project, manifest_of, ok,
+from stackkit import (SteadyLoad, edit_services, history, keep_private, kill_promote_stable_after, make_project, manifest_of, ok,
                       public_url, swiftdeploy)
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1500)]
@@ -272,6 +274,22 @@ def task_history(swarm, service: str) -> str:
                      for t in swarm["manager"].services.get(service).tasks())
 
 
+def forget_everywhere(swarm, *images) -> None:
+    """The pushed images (and the test's own canary) gone from every node, so that a deploy must pull them: the
+    workers' copies entirely (a node that pulled by digest holds no tag), the manager's registry names only (it
+    keeps the build cache's tag)."""
+    manager, *workers = swarm["engines"].values()
+    for image in images:
+        forget_local(image.ref, manager)
+        for worker in workers:
+            try:
+                worker.images.remove(image.image_id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+    for client in swarm["engines"].values():
+        forget_local("local/httpbin-bad:3", client, layers=True)
+
+
 def node_pulls(swarm, since: float) -> dict[str, list[str]]:
     """host name -> the images each node's engine pulled since `since` (from its own event stream)."""
     return {host: [e.get("id") for e in client.events(since=since, until=time.time() + 1, decode=True,
@@ -286,9 +304,7 @@ def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_
     rolled out 20/50/100 on nginx's figures, a canary built from the user's Dockerfile that answers 500 on a share
     of requests rolled back by itself, and `rollback` to the last release with no pull anywhere."""
     one, two = thirdparty_images["httpbin:1"], thirdparty_images["httpbin:2"]
-    for client in swarm["engines"].values():  # what an earlier run left: every node must pull
-        for ref in (one.ref, two.ref):
-            forget_local(ref, client)
+    forget_everywhere(swarm, one, two)  # what an earlier run left: every node must pull
     project = make_project(tmp_path / "project", canary={"interval_seconds": 2, "image": two.ref, "version": "2",
                                                          "steps": [20, 50, 100], "step_seconds": 6})
     document = yaml.safe_load((project / "manifest.yaml").read_text())
@@ -299,7 +315,8 @@ def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_
     document.update({"runtime": "swarm", "swarm": {"engines": workers}})
     (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     keep_private(project / ".swiftdeploy" / "registries" / registry.address, f"{registry.user}:{registry.password}")
-    keep_private(project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", "swarm-" + os.urandom(8).hex() + "\n")
+    secret = "swarm-" + os.urandom(8).hex()
+    keep_private(project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", secret + "\n")
     name = manifest_of(project).project
     stable = f"{name}_app-stable"
     try:
@@ -314,16 +331,29 @@ def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_
         spec = tasks[0]["Spec"]["ContainerSpec"]
         assert spec["Image"] == f"{one.repository}@{one.digest}", "pinned to the digest the manager pulled"
         env = dict(line.split("=", 1) for line in spec["Env"])
-        assert env["GREETING"] == "hello" and "DB_PASSWORD" in env and not {"MODE", "APP_VERSION"} & set(env)
+        assert env["GREETING"] == "hello" and env["DB_PASSWORD"] == secret and not {"MODE", "APP_VERSION"} & set(env)
         url = public_url(project)
         answer = requests.get(url + "/get", headers={"Connection": "close"}, timeout=10)
         assert answer.status_code == 200 and answer.headers["X-SwiftDeploy-Track"] == "stable"
 
+        # the rollout SIGKILLed once its 50 % step passed, then run again: it goes on from there to the end
         with SteadyLoad(url) as load:
+            first = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "rollout"], cwd=project,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 300
+                while not [r for r in history(project) if r["event"] == "rollout_verdict" and r["weight"] == 50]:
+                    assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
+                    time.sleep(0.2)
+            finally:
+                first.kill()
+                first.wait()
             rolled = swiftdeploy(project, "rollout", timeout=600)
         assert rolled.returncode == 0 and "promoted: stable is now 2" in rolled.stdout, rolled.stdout + rolled.stderr
-        print(f"\nrollout 20/50/100 of httpbin 2 on {REPLICAS} nodes: {load.total} requests, outcomes {dict(load.outcomes)}")
+        print(f"\nrollout 20/50/100 of httpbin 2 on {REPLICAS} nodes, SIGKILLed after its 50 % verdict and run again: "
+              f"{load.total} requests, outcomes {dict(load.outcomes)}")
         assert load.failures() == {} and load.total > 200, failed_requests(swarm, project)
+        assert swiftdeploy(project, "plan").returncode == 0
 
         bad = project / "bad-canary"
         bad.mkdir()
@@ -345,8 +375,10 @@ def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_
         assert {t["Spec"]["ContainerSpec"]["Image"] for t in running_tasks(swarm, stable)} == {f"{two.repository}@{two.digest}"}
     finally:
         ok(swiftdeploy(project, "teardown"))
-        for client in swarm["engines"].values():
-            for ref in (one.ref, two.ref, "local/httpbin-bad:3"):
-                forget_local(ref, client, layers=ref.startswith("local/"))
+        forget_everywhere(swarm, one, two)
     assert residue(swarm["pairs"]) == []
     assert not (project / ".swiftdeploy" / "docker-config" / "config.json").exists()
+    # neither the secret nor the registry password is in any file SwiftDeploy wrote, but the ones kept for it
+    kept = {project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", project / ".swiftdeploy" / "registries" / registry.address}
+    for value in (secret, registry.password):
+        assert [str(p) for p in project.rglob("*") if p.is_file() and p not in kept and value.encode() in p.read_bytes()] == []
