@@ -6,9 +6,11 @@ for `status --once` and non-TTY output; render_rich() is the live view. Figures 
 traffic" in the window) print as "-".
 """
 
+import functools
 import math
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 from dataclasses import dataclass, field, fields
 
 from rich import box
@@ -92,8 +94,18 @@ class Snapshot:
         return {name: figures for name, figures in present.items() if figures is not None}
 
     def ordered_policies(self) -> list[tuple[str, PolicyResult]]:
-        rank = {name: index for index, name in enumerate(POLICY_ORDER)}
-        return sorted(self.policies.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+        return [(name, self.policies[name]) for name in _policy_order(tuple(self.policies))]
+
+
+_TRACK_NAMES = frozenset(("stable", "canary"))
+_FLOAT_RANGE = 1 << 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """POLICY_ORDER first, then the others by name (cached: every status record names the same few)."""
+    rank = {name: index for index, name in enumerate(POLICY_ORDER)}
+    return tuple(sorted(names, key=lambda name: (rank.get(name, len(rank)), name)))
 
 
 def _round(value: float | None, places: int) -> float | int | None:
@@ -136,21 +148,42 @@ def snapshot_record(snapshot: Snapshot) -> dict:
     }
 
 
-def snapshot_from_record(record: Mapping) -> Snapshot:
-    """The Snapshot a `status` history record describes; MalformedStatus when its shape is wrong."""
+class StatusParts(NamedTuple):
+    """A `status` history record, checked: its tracks as the record's own mappings of figures (stable first,
+    an empty one when the record has none), its policies read. What the audit folds, without a Snapshot."""
+    ts: str
+    mode: str
+    chaos: str
+    tracks: dict  # name -> the record's figures (a dict; TrackFigures' fields are its keys)
+    policies: dict  # domain -> PolicyResult
+
+    def ordered_policies(self) -> list[tuple[str, "PolicyResult"]]:
+        return [(name, self.policies[name]) for name in _policy_order(tuple(self.policies))]
+
+
+def status_parts(record: Mapping) -> StatusParts:
+    """The checked parts of a `status` history record; MalformedStatus when its shape is wrong."""
     ts, mode, chaos = record.get("ts"), record.get("mode"), record.get("chaos", "none")
     tracks, policies = record.get("tracks"), record.get("policies", {})
-    if not all(isinstance(value, str) for value in (ts, mode, chaos)):
+    if not (isinstance(ts, str) and isinstance(mode, str) and isinstance(chaos, str)):
         raise MalformedStatus("status record: ts, mode and chaos must be strings")
     if not isinstance(tracks, dict) or not isinstance(policies, dict):
         raise MalformedStatus("status record: tracks and policies must be objects")
-    unknown = set(tracks) - {"stable", "canary"}
-    if unknown:
-        raise MalformedStatus(f"status record: unknown tracks {sorted(unknown)}")
-    canary = _track_from_record(tracks["canary"]) if "canary" in tracks else None
-    return Snapshot(ts=ts, mode=mode, chaos=chaos, stable=_track_from_record(tracks.get("stable", {})),
-                    canary=canary, policies={domain: _policy_from_record(domain, entry)
-                                             for domain, entry in policies.items()})
+    if not tracks.keys() <= _TRACK_NAMES:
+        raise MalformedStatus(f"status record: unknown tracks {sorted(set(tracks) - _TRACK_NAMES)}")
+    checked = {"stable": _checked_track(tracks.get("stable", {}))}
+    if "canary" in tracks:
+        checked["canary"] = _checked_track(tracks["canary"])
+    return StatusParts(ts, mode, chaos, checked,
+                       {domain: _policy_from_record(domain, entry) for domain, entry in policies.items()})
+
+
+def snapshot_from_record(record: Mapping) -> Snapshot:
+    """The Snapshot a `status` history record describes; MalformedStatus when its shape is wrong."""
+    parts = status_parts(record)
+    canary = parts.tracks.get("canary")
+    return Snapshot(ts=parts.ts, mode=parts.mode, chaos=parts.chaos, stable=_figures_of(parts.tracks["stable"]),
+                    canary=None if canary is None else _figures_of(canary), policies=parts.policies)
 
 
 def render_text(snapshot: Snapshot) -> str:
@@ -241,28 +274,57 @@ def _policy_record(result: PolicyResult) -> dict:
     return {"allow": result.allow, "reasons": list(result.reasons), **verdict}
 
 
-def _track_from_record(entry) -> TrackFigures:
+def _checked_track(entry) -> dict:
+    """A track's figures as recorded, or MalformedStatus."""
     if not isinstance(entry, dict):
         raise MalformedStatus("status record: a track must be an object")
-    down = entry.get("down")
+    get = entry.get
+    down = get("down")
     if down is not None and not isinstance(down, str):
         raise MalformedStatus(f"status record: down must be a string or absent, got {down!r}")
-    saturated = entry.get("p99_saturated", False)
+    saturated = get("p99_saturated", False)
     if not isinstance(saturated, bool):
         raise MalformedStatus(f"status record: p99_saturated must be true/false or absent, got {saturated!r}")
-    values = {"down": down, "p99_saturated": saturated}
-    for item in fields(TrackFigures):
-        if item.name in ("down", "p99_saturated"):
-            continue
-        value = entry.get(item.name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value)):
-            raise MalformedStatus(f"status record: {item.name} must be a number or null, got {value!r}")
-        values[item.name] = value
-    return TrackFigures(**values)
+    for name in _NUMBER_FIELDS:
+        value = get(name)
+        # type(), not isinstance(): a bool is an int to isinstance; an int past a float's range is no figure
+        kind = type(value)
+        if value is not None and not ((kind is float and math.isfinite(value))
+                                      or (kind is int and -_FLOAT_RANGE < value < _FLOAT_RANGE)):
+            raise MalformedStatus(f"status record: {name} must be a number or null, got {value!r}")
+    return entry
+
+
+def _figures_of(entry: dict) -> TrackFigures:
+    """TrackFigures of a checked track entry."""
+    return TrackFigures(**{name: entry.get(name) for name in _NUMBER_FIELDS}, down=entry.get("down"),
+                        p99_saturated=entry.get("p99_saturated", False))
+
+
+_NUMBER_FIELDS = tuple(item.name for item in fields(TrackFigures) if item.name not in ("down", "p99_saturated"))
+_POLICIES_SEEN: dict = {}  # (domain, its record's fields) -> PolicyResult: a history repeats a few shapes
 
 
 def _policy_from_record(domain, entry) -> PolicyResult:
+    if isinstance(entry, dict):
+        reasons = entry.get("reasons", ())
+        allow = entry.get("allow", "missing")
+        # type(allow) too: 1 == True as a key, and 1 is no allow
+        key = (domain, allow, type(allow), tuple(reasons) if isinstance(reasons, list) else reasons,
+               entry.get("error"), entry.get("verdict"))
+        try:
+            return _POLICIES_SEEN[key]
+        except (KeyError, TypeError):  # TypeError: something unhashable, which the checks below refuse
+            pass
+        result = _checked_policy(domain, entry)
+        if len(_POLICIES_SEEN) > 4096:
+            _POLICIES_SEEN.clear()
+        _POLICIES_SEEN[key] = result
+        return result
+    return _checked_policy(domain, entry)
+
+
+def _checked_policy(domain, entry) -> PolicyResult:
     allow = entry.get("allow", "missing") if isinstance(entry, dict) else "missing"
     if allow is not None and not isinstance(allow, bool):
         raise MalformedStatus(f"status record: policy {domain!r} must be an object with allow true/false/null")

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from ..present.dashboard import MalformedStatus, Snapshot, snapshot_from_record
+from ..present.dashboard import MalformedStatus, StatusParts, status_parts
 from .periods import Period, PeriodFolder, epoch_seconds
 
 EVENT_KINDS = ("deploy", "promote", "rollback", "chaos", "gate", "gate_unavailable", "status", "teardown",
@@ -207,6 +207,7 @@ class _Auditor:
         self.tracks = {"stable": _TrackTotals("stable"), "canary": _TrackTotals("canary")}
         self.periods = PeriodFolder()
         self.allowed_under: dict[str, str] = {}  # gated operation -> the policy revision of its last allow
+        self.handlers = {kind: getattr(self, f"_{kind}") for kind in EVENT_KINDS}
 
     def take(self, record) -> None:
         kind = record.get("event") if isinstance(record, dict) else None
@@ -224,7 +225,7 @@ class _Auditor:
             return
         self.counts[kind] += 1
         self._seen(record["ts"])
-        getattr(self, f"_{kind}")(payload)
+        self.handlers[kind](payload)
 
     def _seen(self, ts: str) -> None:
         if self.first_ts is None or ts < self.first_ts:
@@ -318,10 +319,10 @@ class _Auditor:
                             tuple(r["reasons"]), tuple((n, _bounded(v)) for n, v in flat[:_MAX_ITEMS]))
             self._log(r, "rollout analysis failed", True, ("step", "weight", "reasons"))
 
-    def _status(self, snapshot: Snapshot) -> None:
+    def _status(self, snapshot: StatusParts) -> None:
         if self.mode == UNKNOWN:
             self.mode = snapshot.mode  # the history began after the last deploy: trust what was seen
-        tracks = snapshot.tracks()
+        tracks = snapshot.tracks
         for name, figures in tracks.items():
             self.tracks[name].add(figures)
         epoch = epoch_seconds(snapshot.ts)
@@ -341,8 +342,9 @@ class _Auditor:
                 inputs = _figures_items(tracks[policy]) if policy in tracks else ()
                 self.open_runs[policy] = (shape, self._violation(snapshot.ts, policy, "status", None, reasons,
                                                                  inputs))
-        for policy in set(self.open_runs) - set(snapshot.policies):
-            del self.open_runs[policy]  # not evaluated in this scrape (stable mode has no canary policy)
+        if self.open_runs:
+            for policy in set(self.open_runs) - set(snapshot.policies):
+                del self.open_runs[policy]  # not evaluated in this scrape (stable mode has no canary policy)
 
     def _other(self, r: dict) -> None:
         details = tuple((name, _bounded(value)) for name, value in r.items() if name not in _NOT_DETAILS)[:_MAX_ITEMS]
@@ -375,10 +377,11 @@ class _TrackTotals:
         self.name, self.scrapes = name, 0
         self.highest = dict.fromkeys(("req_per_s", "error_rate", "p99_ms"))
 
-    def add(self, figures) -> None:
+    def add(self, figures: dict) -> None:
+        """figures: a status record's checked figures of this track."""
         self.scrapes += 1
         for attribute, high in self.highest.items():
-            value = getattr(figures, attribute)
+            value = figures.get(attribute)
             if value is not None and (high is None or value > high):
                 self.highest[attribute] = value
 
@@ -389,7 +392,7 @@ class _TrackTotals:
 
 def _figures_items(figures) -> tuple[tuple[str, object], ...]:
     shown = ("requests", "errors", "error_rate", "p99_ms", "req_per_s", "window_seconds", "down")
-    return tuple((name, getattr(figures, name)) for name in shown if getattr(figures, name) is not None)
+    return tuple((name, figures[name]) for name in shown if figures.get(name) is not None)
 
 
 def _bounded(value):
@@ -410,11 +413,11 @@ def _number_or_none(value) -> float | None:
     return value if is_number and math.isfinite(value) else None
 
 
-def _checked(kind: str, record: dict) -> dict | Snapshot | None:
-    """What the handler of `kind` reads (the record, or a Snapshot for status); None when malformed."""
+def _checked(kind: str, record: dict) -> dict | StatusParts | None:
+    """What the handler of `kind` reads (the record, or its checked parts for status); None when malformed."""
     if kind == "status":
         try:
-            return snapshot_from_record(record)
+            return status_parts(record)
         except MalformedStatus:
             return None
     if not all(name in record and check(record[name]) for name, check in _REQUIRED[kind].items()):

@@ -86,12 +86,13 @@ class _TrackPeriod:
         self.scrapes = self.down = 0
         self.error_rate, self.p99_ms, self.req_per_s = _Figure(), _Figure(), _Figure()
 
-    def add(self, figures) -> None:
+    def add(self, figures: dict) -> None:
+        get = figures.get
         self.scrapes += 1
-        self.down += figures.down is not None
-        self.error_rate.add(figures.error_rate)
-        self.p99_ms.add(figures.p99_ms)
-        self.req_per_s.add(figures.req_per_s)
+        self.down += get("down") is not None
+        self.error_rate.add(get("error_rate"))
+        self.p99_ms.add(get("p99_ms"))
+        self.req_per_s.add(get("req_per_s"))
 
     def merge(self, other: "_TrackPeriod") -> None:
         self.scrapes, self.down = self.scrapes + other.scrapes, self.down + other.down
@@ -109,10 +110,13 @@ class PeriodFolder:
         self.periods: dict[int, dict[str, _TrackPeriod]] = {}  # period index -> track -> figures
 
     def add(self, epoch: float, tracks: dict) -> None:
-        """tracks: name -> dashboard.TrackFigures of one scrape at `epoch`."""
+        """tracks: name -> the checked figures (dashboard.status_parts) of one scrape at `epoch`."""
         period = self.periods.setdefault(int(epoch // self.seconds), {})
         for name, figures in tracks.items():
-            period.setdefault(name, _TrackPeriod()).add(figures)
+            track = period.get(name)
+            if track is None:  # not setdefault: that would build a _TrackPeriod for every scrape
+                track = period[name] = _TrackPeriod()
+            track.add(figures)
         while len(self.periods) > MAX_PERIODS:
             self._coarsen()
 
