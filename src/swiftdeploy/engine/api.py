@@ -1,6 +1,7 @@
 """The container engine through the Docker API (Docker Engine, or Podman's Docker-compatible socket)."""
 
 import os
+import struct
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -276,6 +277,30 @@ def exec_in(container_id: str, command: list[str], api=None) -> tuple[int, str, 
     api = api or client().api
     with asking(f"running {command[0]} in container {container_id[:12]}"):
         created = api.exec_create(container_id, command, stdout=True, stderr=True)
-        out, err = api.exec_start(created["Id"], demux=True)
+        out, err = _exec_output(api, created["Id"])
         code = api.exec_inspect(created["Id"]).get("ExitCode")
     return (1 if code is None else code), (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+
+
+def _exec_output(api, exec_id: str) -> tuple[bytes, bytes]:
+    """(stdout, stderr) of an exec, started now and read to its end.
+
+    docker-py's exec_start reads the frames from the raw socket under the HTTP response's buffered reader, so
+    output the engine sent right behind the response headers, already in that buffer, is lost and the next frame
+    header is read from the middle of a frame ("48 is not a valid stream"; seen here once in a fresh run, reading
+    megabytes of nginx's request log; docker/docker-py#3160). The frames are read here from the buffered reader.
+    Over ssh:// docker-py's own reading is kept (its stream is a channel, not a buffered socket)."""
+    if api.base_url.startswith("http+docker://ssh") or api.base_url == "http+docker://localnpipe":
+        return api.exec_start(exec_id, demux=True)
+    response = api._post_json(api._url("/exec/{0}/start", exec_id), headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                              data={"Tty": False, "Detach": False}, stream=True)
+    try:
+        api._raise_for_status(response)
+        stream = response.raw._fp.fp
+        streams: dict[int, list[bytes]] = {1: [], 2: []}
+        while len(header := stream.read(8)) == 8:
+            kind, size = struct.unpack(">BxxxL", header)
+            streams.get(kind, streams[2]).append(stream.read(size))
+        return b"".join(streams[1]), b"".join(streams[2])
+    finally:
+        response.close()
