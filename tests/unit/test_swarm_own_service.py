@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from swiftdeploy.engine.runtime.swarm import SwarmRuntime
-from swiftdeploy.engine.runtime.swarm_registry import cli_config, pinned, registry_auth
+from swiftdeploy.engine.runtime.images import repository_digest as pinned
+from swiftdeploy.engine.runtime.swarm_registry import cli_config, registry_auth
 from swiftdeploy.model.manifest import ManifestError, parse_manifest
 from swiftdeploy.render.templates import load_yaml, render
 

@@ -1584,13 +1584,14 @@ static const uint16_t not_print32[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The first index i with a[i] >= v (n when none). */
-static size_t search16(const uint16_t *a, size_t n, uint16_t v)
+/* The first index i with a[i] >= v (n when none), in a sorted table of 16- or 32-bit entries. */
+static size_t search(const void *a, size_t width, size_t n, uint32_t v)
 {
 	size_t i = 0, j = n;
 	while (i < j) {
 		size_t h = i + (j - i) / 2;
-		if (a[h] < v)
+		uint32_t at = width == 2 ? ((const uint16_t *)a)[h] : ((const uint32_t *)a)[h];
+		if (at < v)
 			i = h + 1;
 		else
 			j = h;
@@ -1598,18 +1599,7 @@ static size_t search16(const uint16_t *a, size_t n, uint16_t v)
 	return i;
 }
 
-static size_t search32(const uint32_t *a, size_t n, uint32_t v)
-{
-	size_t i = 0, j = n;
-	while (i < j) {
-		size_t h = i + (j - i) / 2;
-		if (a[h] < v)
-			i = h + 1;
-		else
-			j = h;
-	}
-	return i;
-}
+#define SEARCH(table, v) search((table), sizeof((table)[0]), N(table), (v))
 
 /* strconv.IsPrint */
 static bool is_print(uint32_t r)
@@ -1623,18 +1613,18 @@ static bool is_print(uint32_t r)
 	}
 	if (r < 0x10000) {
 		uint16_t rr = (uint16_t)r;
-		size_t i = search16(print16, N(print16), rr);
+		size_t i = SEARCH(print16, rr);
 		if (i >= N(print16) || rr < print16[i & ~(size_t)1] || print16[i | 1] < rr)
 			return false;
-		size_t j = search16(not_print16, N(not_print16), rr);
+		size_t j = SEARCH(not_print16, rr);
 		return !(j < N(not_print16) && not_print16[j] == rr);
 	}
-	size_t i = search32(print32, N(print32), r);
+	size_t i = SEARCH(print32, r);
 	if (i >= N(print32) || r < print32[i & ~(size_t)1] || print32[i | 1] < r)
 		return false;
 	if (r >= 0x20000)
 		return true;
 	uint16_t rr = (uint16_t)(r - 0x10000);
-	size_t j = search16(not_print32, N(not_print32), rr);
+	size_t j = SEARCH(not_print32, rr);
 	return !(j < N(not_print32) && not_print32[j] == rr);
 }

@@ -7,6 +7,13 @@ from ...model.manifest import BUNDLED
 from ...state import APP_HASH_LABEL, ImageFact
 
 
+def repository_digest(reference: str, image: dict | None) -> str | None:
+    """`repository@sha256:...` of an image the engine pulled for `reference` (from its RepoDigests); None for one
+    built or loaded here, or no image."""
+    repository = engine.split_reference(reference)[0]
+    return next((d for d in (image or {}).get("RepoDigests") or [] if d.startswith(repository + "@")), None)
+
+
 class EngineImages:
     def images(self, references) -> dict[str, ImageFact]:
         facts = {}
@@ -14,10 +21,8 @@ class EngineImages:
             image = engine.inspect_image(reference)
             config = (image or {}).get("Config") or {}
             labels = config.get("Labels") or {}
-            repository = engine.split_reference(reference)[0]
-            digests = [d for d in (image or {}).get("RepoDigests") or [] if d.startswith(repository + "@")]
             facts[reference] = ImageFact(id=image["Id"] if image else None, app_hash=labels.get(APP_HASH_LABEL),
-                                         user=config.get("User"), digest=digests[0] if digests else None)
+                                         user=config.get("User"), digest=repository_digest(reference, image))
         return facts
 
     def build(self, root: Path, references, source_hash: str, source=BUNDLED) -> str:

@@ -22,7 +22,7 @@ from ...render.templates import load_yaml
 from ...state import APP_TRACKS, Container
 from . import swarm_images, swarm_registry
 from .app_inputs import HEALTH_PROBE, AppInputs
-from .images import EngineImages
+from .images import EngineImages, repository_digest
 from .output import EngineOutput
 from .swarm_state import STACK_LABEL, service_as_container
 
@@ -117,7 +117,7 @@ class SwarmRuntime(AppInputs, EngineImages, EngineOutput):
             self.up(tracks, recreate=recreate, wait_seconds=wait_seconds)
             services = tuple(s for s in services if s not in tracks)
         images = [definitions[s]["image"] for s in services if _role(definitions.get(s)) in APP_TRACKS]
-        pins = {reference: swarm_registry.pinned(reference, engine.inspect_image(reference)) for reference in images}
+        pins = {reference: repository_digest(reference, engine.inspect_image(reference)) for reference in images}
         shipped = [reference for reference, pin in pins.items() if pin is None]
         if shipped:
             swarm_images.ship(shipped, self.engines, self.say)

@@ -21,20 +21,6 @@ DOCKER_HUB = "https://index.docker.io/v1/"
 AUTH_DIR = "docker-config"  # in the state directory, only while a deploy runs
 
 
-def pinned(reference: str, image: Mapping | None) -> str | None:
-    """`repository@sha256:...` for an image the engine pulled from a registry, None for one built or loaded here."""
-    if not image:
-        return None
-    repository = reference.partition("@")[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository = repository[: -len(last)] + last.partition(":")[0]
-    for digest in image.get("RepoDigests") or []:
-        if digest.startswith(repository + "@"):
-            return digest
-    return None
-
-
 def cli_config(user_config: Mapping, references, directory: Path) -> dict | None:
     """The docker CLI config that adds SwiftDeploy's kept credentials for the references' registries to the
     user's own (credential helpers and other logins stay); None when SwiftDeploy keeps none for them."""
