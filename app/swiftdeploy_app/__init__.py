@@ -3,10 +3,15 @@
 ``create_app()`` reads ``MODE``, ``APP_VERSION``, ``APP_PORT`` and ``CHAOS_TOKEN`` from the
 environment unless given as arguments; ``registry``, ``clock`` and ``rng`` are injectable for tests.
 A clock is any object with ``time()``, ``monotonic()`` and ``sleep()`` (the ``time`` module is one).
+
+Under gunicorn (gunicorn.conf.py) every worker is an app of its own: the chaos setting lives in a file of
+SHARED_DIR_VARIABLE's directory that they all map, the request metrics are summed over them, and the uptime
+counts from STARTED_VARIABLE (the master's start, on the system-wide monotonic clock).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -25,6 +30,9 @@ from .settings import Settings, SettingsError, load_settings
 __all__ = ["create_app", "Settings", "SettingsError", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 4096  # request bodies above this get 413
+SHARED_DIR_VARIABLE = "SWIFTDEPLOY_APP_SHARED_DIR"
+STARTED_VARIABLE = "SWIFTDEPLOY_APP_STARTED"
+CHAOS_FILE = "chaos.state"
 
 
 @dataclass
@@ -50,15 +58,17 @@ def create_app(
 ) -> Flask:
     """Build the app; raise SettingsError (one line) when MODE or APP_PORT is invalid."""
     settings = load_settings(mode=mode, version=version, chaos_token=chaos_token)
+    started = float(os.environ[STARTED_VARIABLE]) if clock is None and STARTED_VARIABLE in os.environ else None
     clock = time if clock is None else clock
-    chaos = ChaosState()
+    shared = os.environ.get(SHARED_DIR_VARIABLE)
+    chaos = ChaosState(os.path.join(shared, CHAOS_FILE) if shared else None)
     state = AppState(
         settings=settings,
         chaos=chaos,
         metrics=None,  # type: ignore[arg-type]  # set just below (its gauges read the state)
         clock=clock,
         rng=random.Random() if rng is None else rng,
-        started=clock.monotonic(),
+        started=clock.monotonic() if started is None else started,
     )
     state.metrics = AppMetrics(
         CollectorRegistry() if registry is None else registry,

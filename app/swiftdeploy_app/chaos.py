@@ -1,9 +1,14 @@
-"""Chaos state of one process, and validation of POST /chaos bodies."""
+"""Chaos state shared by the app's workers, and validation of POST /chaos bodies."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import mmap
+import os
+import struct
 import threading
 from dataclasses import asdict, dataclass
 
@@ -32,25 +37,64 @@ class ChaosSetting:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-class ChaosState:
-    """The current chaos setting, shared by every thread of the process."""
+MODE_CODES = ("none", "slow", "error")
+_RECORD = struct.Struct("<Bd")  # mode code, duration or rate
 
-    def __init__(self) -> None:
+
+class ChaosState:
+    """The current chaos setting, shared by every thread of the process and, when ``path`` names a file,
+    by every process that maps it (gunicorn's workers: a setting POSTed to one applies to all).
+
+    Reads and writes hold the thread lock and, across processes, flock on the file: a lock-free read is
+    not safe here (struct.pack_into zeroes the record before writing it). It costs microseconds a request.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._setting = ChaosSetting()
+        self._fd: int | None = None
+        if path is None:
+            self._map = mmap.mmap(-1, _RECORD.size)
+        else:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.fstat(self._fd).st_size < _RECORD.size:  # a new file: zeros are mode none
+                os.ftruncate(self._fd, _RECORD.size)
+            self._map = mmap.mmap(self._fd, _RECORD.size)
+
+    @contextlib.contextmanager
+    def _locked(self, kind: int):
+        # the thread lock first: flock belongs to the open file, so two threads of one process would share it
+        with self._lock:
+            if self._fd is not None:
+                fcntl.flock(self._fd, kind)
+            try:
+                yield
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def get(self) -> ChaosSetting:
-        with self._lock:
-            return self._setting
+        with self._locked(fcntl.LOCK_SH):
+            return _setting(*_RECORD.unpack_from(self._map))
 
     def set(self, setting: ChaosSetting) -> ChaosSetting:
         """Install ``setting``; return the previous one."""
-        with self._lock:
-            previous, self._setting = self._setting, setting
+        number = setting.duration if setting.mode == "slow" else setting.rate
+        with self._locked(fcntl.LOCK_EX):
+            previous = _setting(*_RECORD.unpack_from(self._map))
+            _RECORD.pack_into(self._map, 0, MODE_CODES.index(setting.mode), number or 0.0)
         return previous
 
     def active_value(self) -> int:
         return ACTIVE_VALUE[self.get().mode]
+
+
+def _setting(code: int, value: float) -> ChaosSetting:
+    mode = MODE_CODES[code]
+    if mode == "slow":
+        return ChaosSetting("slow", duration=value)
+    if mode == "error":
+        return ChaosSetting("error", rate=value)
+    return ChaosSetting()
 
 
 def _short(value: object) -> str:

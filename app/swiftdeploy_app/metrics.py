@@ -1,11 +1,19 @@
-"""Prometheus metrics of the API service (names fixed by SPEC A-6)."""
+"""Prometheus metrics of the API service (names fixed by SPEC A-6).
+
+Under gunicorn every worker counts into files of its own (prometheus_client's multiprocess mode, switched on
+by PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets before anything imports prometheus_client), and
+/metrics, whichever worker answers it, sums them all.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Request duration buckets (seconds). From 0.25 s to 1 s each bucket is at most 10 % wider than its
 # lower bound, so a PromQL histogram_quantile() estimate there is off by less than 10 % (the canary
@@ -28,16 +36,33 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
-class _WithoutCreated:
-    """A view of a registry without the ``*_created`` series, so that /metrics holds exactly the
-    names of SPEC A-6 (prometheus_client's own switch for this is process-global)."""
+class _Gauges:
+    """The gauges, read when scraped: the same in every worker, so never summed."""
 
-    def __init__(self, registry: CollectorRegistry):
-        self._registry = registry
+    def __init__(self, canary: bool, uptime: Callable[[], float], chaos_active: Callable[[], int]):
+        self._canary, self._uptime, self._chaos_active = canary, uptime, chaos_active
 
     def collect(self) -> Iterable:
+        yield GaugeMetricFamily("app_uptime_seconds", "Seconds since the application started.", value=self._uptime())
+        yield GaugeMetricFamily("app_mode", "Deployment mode: 0 stable, 1 canary.", value=1 if self._canary else 0)
+        yield GaugeMetricFamily("chaos_active", "Chaos in effect: 0 none, 1 slow, 2 error.", value=self._chaos_active())
+
+
+class _Exposed:
+    """What /metrics shows: the registry without its ``*_created`` series, so that it holds exactly the names
+    of SPEC A-6 (prometheus_client's own switch for that is process-global), and with every worker's
+    request counts summed in when there are workers."""
+
+    def __init__(self, registry: CollectorRegistry, shared_dir: str | None):
+        self._registry = registry
+        self._workers = MultiProcessCollector(None, shared_dir) if shared_dir else None
+
+    def collect(self) -> Iterable:
+        summed = {m.name: m.samples for m in self._workers.collect()} if self._workers else {}
         for metric in self._registry.collect():
-            metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            # the registry's family, not the collector's: it keeps the HELP text (the collector's is "Multiprocess metric")
+            samples = summed.get(metric.name, []) if self._workers and metric.type != "gauge" else metric.samples
+            metric.samples = [s for s in samples if not s.name.endswith("_created")]
             yield metric
 
 
@@ -64,12 +89,8 @@ class AppMetrics:
             buckets=BUCKETS,
             registry=registry,
         )
-        uptime_gauge = Gauge("app_uptime_seconds", "Seconds since the application started.", registry=registry)
-        uptime_gauge.set_function(uptime)
-        mode_gauge = Gauge("app_mode", "Deployment mode: 0 stable, 1 canary.", registry=registry)
-        mode_gauge.set(1 if canary else 0)
-        chaos_gauge = Gauge("chaos_active", "Chaos in effect: 0 none, 1 slow, 2 error.", registry=registry)
-        chaos_gauge.set_function(chaos_active)
+        registry.register(_Gauges(canary, uptime, chaos_active))
+        self._exposed = _Exposed(registry, os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
     def record(self, method: str, path: str, status: int, seconds: float) -> None:
         method = method_label(method)
@@ -77,4 +98,4 @@ class AppMetrics:
         self.duration.labels(method, path).observe(max(seconds, 0.0))
 
     def exposition(self) -> bytes:
-        return generate_latest(_WithoutCreated(self.registry))
+        return generate_latest(self._exposed)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 MODES = ("stable", "canary")
 DEFAULT_PORT = 3000
 DEFAULT_VERSION = "unknown"
+MAX_WORKERS = 64
 
 
 class SettingsError(ValueError):
@@ -21,6 +22,7 @@ class Settings:
     version: str
     port: int
     chaos_token: str  # empty string: chaos is refused for everyone
+    workers: int | None = None  # gunicorn worker processes; None: one per CPU the container may use
 
     @property
     def canary(self) -> bool:
@@ -43,6 +45,18 @@ def check_port(raw: str) -> int:
     return port
 
 
+def check_workers(raw: str) -> int | None:
+    if raw == "auto":
+        return None
+    try:
+        workers = int(raw, 10)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= MAX_WORKERS:
+        raise SettingsError(f"WORKERS must be 'auto' or an integer 1-{MAX_WORKERS}, got {raw!r}")
+    return workers
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     *,
@@ -61,4 +75,17 @@ def load_settings(
         version=version if version is not None else (env.get("APP_VERSION") or DEFAULT_VERSION),
         port=check_port(env.get("APP_PORT", str(DEFAULT_PORT))),
         chaos_token=chaos_token if chaos_token is not None else env.get("CHAOS_TOKEN", ""),
+        workers=check_workers(env.get("WORKERS", "auto")),
     )
+
+
+def usable_cpus(cgroup: str = "/sys/fs/cgroup") -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU quota (``cpus:`` in compose)."""
+    count = len(os.sched_getaffinity(0))
+    try:
+        quota, period = open(f"{cgroup}/cpu.max").read().split()  # cgroup v2: "max 100000" or "150000 100000"
+        if quota != "max":
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return count

@@ -279,3 +279,54 @@ def test_chaos_changes_are_logged_without_the_token(canary, caplog):
     assert "chaos set to {'mode': 'error', 'rate': 0.5}" in text
     assert "chaos refused (401)" in text
     assert TOKEN not in text and "wrong" not in text
+
+
+# --- one setting for every worker process ------------------------------------------------
+
+
+def test_a_setting_made_through_one_mapping_of_the_file_is_what_another_reads(tmp_path):
+    from swiftdeploy_app.chaos import ChaosSetting, ChaosState
+
+    path = str(tmp_path / "chaos.state")
+    first, second = ChaosState(path), ChaosState(path)
+    assert second.get() == ChaosSetting()  # a new file: no chaos
+    assert first.set(ChaosSetting("error", rate=0.25)) == ChaosSetting()
+    assert second.get() == ChaosSetting("error", rate=0.25) and second.active_value() == 2
+    assert second.set(ChaosSetting("slow", duration=1.5)) == ChaosSetting("error", rate=0.25)
+    assert first.get() == ChaosSetting("slow", duration=1.5)
+    assert ChaosState(path).get() == ChaosSetting("slow", duration=1.5), "opening the file again keeps the setting"
+    first.set(ChaosSetting())
+    assert second.get() == ChaosSetting() and second.active_value() == 0
+
+
+def test_a_reader_in_another_process_never_sees_half_a_setting(tmp_path):
+    import multiprocessing
+
+    from swiftdeploy_app.chaos import ChaosSetting, ChaosState
+
+    path = str(tmp_path / "chaos.state")
+    settings = [ChaosSetting("slow", duration=59.75), ChaosSetting("error", rate=0.125), ChaosSetting()]
+    writers = [multiprocessing.get_context("fork").Process(target=_write_in_turn, args=(path, settings, 20_000))
+               for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    state, seen = ChaosState(path), set()
+    try:
+        while any(w.is_alive() for w in writers):
+            setting = state.get()
+            assert setting in settings, f"read a setting no writer wrote: {setting}"
+            seen.add(setting)
+    finally:
+        for writer in writers:
+            writer.join(timeout=60)
+    assert [w.exitcode for w in writers] == [0, 0]
+    assert len(seen) >= 2, "the reader saw no change while the writers ran"
+
+
+def _write_in_turn(path: str, settings: list, rounds: int) -> None:
+    from swiftdeploy_app.chaos import ChaosState
+
+    state = ChaosState(path)
+    for number in range(rounds):
+        previous = state.set(settings[number % len(settings)])
+        assert previous in settings

@@ -104,3 +104,14 @@ def test_wsgi_entry_point_exits_with_one_line_on_bad_settings():
     )
     assert result.returncode == 3  # gunicorn's "worker failed to boot": no respawn loop
     assert result.stderr.decode() == "swiftdeploy-app: MODE must be 'stable' or 'canary', got 'green'\n"
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [("max 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1),
+                                                     ("100000 100000\n", 1), ("800000 100000\n", 2), ("garbage", 2)])
+def test_the_usable_cpus_are_the_affinity_capped_by_the_cgroup_quota(tmp_path, monkeypatch, cpu_max, expected):
+    from swiftdeploy_app import settings
+
+    monkeypatch.setattr(settings.os, "sched_getaffinity", lambda pid: {0, 1})
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    assert settings.usable_cpus(str(tmp_path)) == expected
+    assert settings.usable_cpus(str(tmp_path / "absent")) == 2

@@ -237,3 +237,123 @@ def test_healthcheck_fails_on_a_non_200_answer():
         httpd.server_close()
     assert result.returncode == 1 and "503" in result.stderr.decode()
     assert scraped.returncode == 1 and "503" in scraped.stderr.decode()
+
+
+# --- workers: one process per core, one chaos setting and one set of counts for them all (SPEC A-7) ---
+
+
+def worker_pids(server: Server) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()}
+
+
+def await_workers(server: Server, count: int) -> set[int]:
+    """The worker pids once `count` workers have started the app (gunicorn answers as soon as the first has)."""
+    deadline = time.monotonic() + 20
+    while True:
+        pids = worker_pids(server)
+        try:
+            ready = {pid for pid in pids if any(os.readlink(fd).endswith("/chaos.state")
+                                               for fd in Path(f"/proc/{pid}/fd").iterdir())}
+        except FileNotFoundError:  # a worker gone meanwhile
+            ready = set()
+        if len(ready) >= count or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.05)
+
+
+def shared_dir(server: Server) -> Path:
+    """Where the workers keep what they share: the folder of the chaos file a worker holds open (the master set
+    it in its os.environ, which /proc/PID/environ does not show)."""
+    worker = min(worker_pids(server))
+    chaos_file = next(Path(os.readlink(fd)) for fd in Path(f"/proc/{worker}/fd").iterdir()
+                      if os.readlink(fd).endswith("/chaos.state"))
+    return chaos_file.parent
+
+
+def per_worker(server: Server, name: str, **labels) -> dict[int, float]:
+    """A sample's value in each worker's own metric file (what that worker counted)."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    values = {}
+    for pid in worker_pids(server):
+        files = [str(f) for f in shared_dir(server).glob(f"*_{pid}.db")]
+        samples = [s for m in MultiProcessCollector.merge(files) for s in m.samples]
+        values[pid] = sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+    return values
+
+
+def total(text: str, name: str, **labels) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+@pytest.fixture
+def two_workers(tmp_path):
+    srv = start_gunicorn(tmp_path, MODE="canary", CHAOS_TOKEN=TOKEN, APP_VERSION="4.5.6", WORKERS="2")
+    yield srv
+    srv.stop()
+
+
+def test_two_workers_share_one_chaos_setting_and_metrics_count_every_request_once(two_workers):
+    port = two_workers.port
+    assert len(await_workers(two_workers, 2)) == 2 == len(worker_pids(two_workers))
+    assert chaos(port, {"mode": "error", "rate": 0.5})[0] == 200
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:  # a fresh connection each: the kernel spreads them
+        statuses = list(pool.map(lambda _: request(port, "GET", "/")[0], range(2000)))
+    assert set(statuses) == {200, 500}
+    assert abs(statuses.count(500) / 2000 - 0.5) <= 0.05, statuses.count(500)
+
+    # each worker applied the rate set through one of them
+    served = per_worker(two_workers, "http_requests_total", path="/")
+    failed = per_worker(two_workers, "http_requests_total", path="/", status_code="500")
+    assert sum(served.values()) == 2000
+    for pid, count in served.items():
+        assert count >= 100, f"worker {pid} served {count} of 2000: the test shows nothing of it"
+        assert abs(failed[pid] / count - 0.5) <= 5 * (0.25 / count) ** 0.5, (pid, failed[pid], count)
+
+    # /metrics, whichever worker answers it, counts every request exactly once
+    for _ in range(4):
+        status, _, body = request(port, "GET", "/metrics")
+        assert status == 200
+        text = body.decode()
+        assert total(text, "http_requests_total", path="/") == 2000
+        assert total(text, "http_requests_total", path="/", status_code="500") == statuses.count(500)
+        assert total(text, "http_request_duration_seconds_count", path="/") == 2000
+        assert "chaos_active 2.0" in text and "app_mode 1.0" in text
+        assert "# HELP http_requests_total HTTP requests answered" in text
+
+    # slow chaos slows every worker: each one's requests all took longer than 0.94 s (the bucket below 1 s)
+    assert chaos(port, {"mode": "slow", "duration": 1})[0] == 200
+    before = per_worker(two_workers, "http_request_duration_seconds_count", path="/")
+    quick_before = per_worker(two_workers, "http_request_duration_seconds_bucket", path="/", le="0.94")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(lambda _: request(port, "GET", "/")[0], range(48))) == {200}
+    after = per_worker(two_workers, "http_request_duration_seconds_count", path="/")
+    quick_after = per_worker(two_workers, "http_request_duration_seconds_bucket", path="/", le="0.94")
+    assert all(after[pid] > before[pid] for pid in after), (before, after)
+    assert quick_after == quick_before, "a worker answered a request quicker than the slow chaos allows"
+    assert chaos(port, {"mode": "recover"})[0] == 200
+    assert request(port, "GET", "/")[0] == 200
+
+
+def test_workers_default_to_the_usable_cpus_and_the_shared_files_go_with_the_server(tmp_path):
+    from swiftdeploy_app.settings import usable_cpus
+
+    srv = start_gunicorn(tmp_path, MODE="stable")
+    try:
+        assert len(await_workers(srv, usable_cpus() + 1)) == usable_cpus() == len(worker_pids(srv))
+        shared = shared_dir(srv)
+        assert shared.is_dir() and shared.stat().st_mode & 0o777 == 0o700
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0 and not shared.exists()
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "two", ""])
+def test_a_bad_workers_value_stops_gunicorn_with_one_line_and_leaves_nothing(tmp_path, workers):
+    before = set(Path("/dev/shm").glob("swiftdeploy-app-*"))
+    result = subprocess.run([str(GUNICORN), "--config", str(CONFIG)], env=app_env(free_port(), WORKERS=workers),
+                            cwd=tmp_path, capture_output=True, timeout=30)
+    assert result.returncode != 0
+    assert result.stderr.decode().strip() == f"swiftdeploy-app: WORKERS must be 'auto' or an integer 1-64, got {workers!r}"
+    assert set(Path("/dev/shm").glob("swiftdeploy-app-*")) == before

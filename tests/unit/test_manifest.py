@@ -239,6 +239,19 @@ def test_bad_prometheus_and_metrics_keys_are_one_line_each(text, problem):
     assert problems_of(text) == [problem]
 
 
+@pytest.mark.parametrize(("given", "workers"), [("", None), ("  workers: auto\n", None), ("  workers: 4\n", 4)])
+def test_the_bundled_apps_workers_default_to_auto(given, workers):
+    assert parse_manifest(ARTICLE.replace("  mode: stable\n", "  mode: stable\n" + given)).services.workers == workers
+
+
+@pytest.mark.parametrize(("value", "shown"), [("0", "0"), ("65", "65"), ("many", '"many"'), ("true", "true"),
+                                              ("2.5", "2.5")])
+def test_workers_out_of_range_is_one_line_naming_the_key(value, shown):
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(ARTICLE.replace("  mode: stable\n", f"  mode: stable\n  workers: {value}\n"))
+    assert caught.value.problems == [f"services/workers: must be auto, or an integer 1-64, got {shown}"]
+
+
 def test_runtime_defaults_to_compose_and_swarm_takes_replicas():
     assert parse_manifest(ARTICLE).runtime == "compose"
     assert parse_manifest(ARTICLE).services.replicas == 1

@@ -104,6 +104,12 @@ def test_a_users_image_is_not_judged_by_the_bundled_apps_metrics():
         parse_manifest(doc)
 
 
+def test_workers_are_the_bundled_apps_setting_and_refused_for_a_users_image():
+    assert problems("  workers: 2\n") == ["services/workers: sets the bundled app's gunicorn workers; your own image "
+                                         "runs its own command (give its server's worker setting in services/command "
+                                         "or services/env)"]
+
+
 # -- secrets ---------------------------------------------------------------------------------------------
 
 

@@ -117,13 +117,21 @@ def test_only_nginx_is_public_and_opa_is_loopback_on_its_own_network(stable):
 
 def test_app_tracks_get_mode_version_port_tokens_and_a_healthcheck(stable):
     services = compose(canary_of(stable, version="1.1.0"))["services"]
-    assert services["app-stable"]["environment"] == {"MODE": "stable", "APP_VERSION": "1.0.0", "APP_PORT": "3000"}
-    assert services["app-canary"]["environment"] == {"MODE": "canary", "APP_VERSION": "1.1.0", "APP_PORT": "3000"}
+    assert services["app-stable"]["environment"] == {"MODE": "stable", "APP_VERSION": "1.0.0", "APP_PORT": "3000",
+                                                     "WORKERS": "auto"}
+    assert services["app-canary"]["environment"] == {"MODE": "canary", "APP_VERSION": "1.1.0", "APP_PORT": "3000",
+                                                     "WORKERS": "auto"}
     assert services["app-stable"]["env_file"] == ["../.swiftdeploy/app.env"]
     assert services["opa"]["env_file"] == ["../.swiftdeploy/opa.env"]
     assert services["app-stable"]["healthcheck"]["test"] == ["CMD", "/app/healthcheck"]
     assert services["nginx"]["depends_on"]["app-canary"] == {"condition": "service_healthy"}
     assert services["app-stable"]["restart"] == "unless-stopped"
+
+
+def test_the_manifests_workers_reach_both_tracks_of_the_bundled_app_on_either_runtime(stable):
+    three = dataclasses.replace(stable, services=dataclasses.replace(stable.services, workers=3))
+    for services in (compose(canary_of(three))["services"], stack_file(swarm_of(canary_of(three)))["services"]):
+        assert {services[f"app-{track}"]["environment"]["WORKERS"] for track in ("stable", "canary")} == {"3"}
 
 
 def test_a_low_public_port_needs_no_capability(stable):

@@ -85,6 +85,7 @@ class Services:
     restart_policy: str
     canary: Canary
     replicas: int = 1  # tasks per track (runtime: swarm)
+    workers: int | None = None  # the bundled app's gunicorn workers; None: one per CPU of its container
     build: ImageSource = BUNDLED
     health: Health | None = None  # None: the bundled app's own in-image check
     env: tuple[tuple[str, str], ...] = ()
@@ -433,6 +434,9 @@ def _own_service_problems(document: dict) -> list[str]:
     for name in sorted(set(secret_names) & set(svc.get("env", {}))):
         problems.append(f"services/env/{name}: is also a secret; keep it in one of env and secrets")
     bundled = svc.get("build", BUNDLED) == BUNDLED and (svc.get("canary") or {}).get("build", svc.get("build", BUNDLED)) == BUNDLED
+    if "workers" in svc and not bundled:
+        problems.append("services/workers: sets the bundled app's gunicorn workers; your own image runs its own "
+                        "command (give its server's worker setting in services/command or services/env)")
     source = _get(document, ("metrics", "source"))
     if source in ("scrape", "prometheus") and not bundled:
         problems.append(f"metrics/source: {source} reads the bundled app's own metrics; your own image is judged "
@@ -474,6 +478,7 @@ def _normalise(doc: dict) -> Manifest:
             mode=svc["mode"],
             restart_policy=_first(doc, _RESTART_SPELLINGS, "unless-stopped"),
             replicas=svc.get("replicas", 1),
+            workers=None if svc.get("workers", "auto") == "auto" else svc["workers"],
             canary=Canary(
                 image=canary.get("image", svc["image"]),
                 version=canary.get("version", svc["version"]),
