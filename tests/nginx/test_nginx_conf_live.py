@@ -173,8 +173,10 @@ class HostRuntime:
 
     def exec(self, service, command):
         assert service == "nginx"
-        command = [self.live.nginx if part == "nginx" else part for part in command]
-        command = [str(self.live.conf) if part == proxy.CONFIG else part for part in command]
+        # the same argv, the container's paths pointed at this test's (inside `sh -c` scripts too)
+        command = [self.live.nginx if part == "nginx" else
+                   part.replace(proxy.CONFIG, str(self.live.conf)).replace("nginx -", f"{self.live.nginx} -")
+                   for part in command]
         return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
@@ -423,5 +425,16 @@ def test_a_reload_nginx_cannot_apply_fails_and_the_old_config_keeps_serving(serv
         live.conf.write_text(localized)
         with pytest.raises(proxy.ProxyError, match=f"still serves config generation {old_generation}"):
             proxy.reload(HostRuntime(live), live.url, generation_of(new_text), confirm_seconds=1.5)
+    answer = fresh_get(live.url + "/")
+    assert answer.status_code == 200 and answer.headers["X-Config-Generation"] == old_generation
+
+
+def test_a_config_nginx_t_refuses_is_never_loaded_and_says_why(serve, tracks):
+    live = serve(manifest_in())
+    old_generation = fresh_get(live.url + "/").headers["X-Config-Generation"]
+    new_text = render("nginx.conf", manifest_in("canary", weight=50), ROOT / "templates")
+    live.conf.write_text(live.localize(new_text).replace("keepalive_timeout", "keepalive_timeout_typo", 1))
+    with pytest.raises(proxy.ProxyError, match=r'^nginx -t refused the new config: .*unknown directive "keepalive_timeout_typo"'):
+        proxy.reload(HostRuntime(live), live.url, generation_of(new_text), confirm_seconds=1.5)
     answer = fresh_get(live.url + "/")
     assert answer.status_code == 200 and answer.headers["X-Config-Generation"] == old_generation

@@ -36,6 +36,8 @@ class FakeWorld:
         self.started: dict[str, int] = {}  # container id -> the tick it started
         self.ticks = 0
         self.kill_at: int | None = None
+        self.killed_in = ""  # what the last kill interrupted
+        self.settled = 0  # the times a run waited for what a killed one asked of the engine
         self.unhealthy_versions: set[str] = set()
         self.violations: list[str] = []
         self.fetched: list[str] = []  # "pull" and "build", in order: what brought images here
@@ -52,6 +54,7 @@ class FakeWorld:
         self.ticks += 1
         if self.kill_at is not None and self.ticks >= self.kill_at:
             self.kill_at = None
+            self.killed_in = what
             raise Killed(what)
 
     # -- what nginx would do with a request --------------------------------------------------------------
@@ -186,7 +189,7 @@ class FakeRuntime:
         self.world.served = None
 
     def settle_after_interruption(self, last_acted: float, say=print) -> None:
-        pass  # the fake engine does nothing after the process that asked is gone
+        self.world.settled += 1  # the fake engine does nothing after the process that asked is gone
 
     def prefetch_facts(self) -> None:
         pass

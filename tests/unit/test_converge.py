@@ -147,6 +147,22 @@ def test_killed_at_every_point_then_rollback_returns_to_the_last_confirmed_relea
         assert_converged(root, world, "stable", last.version if last else "1.0.0")
 
 
+def test_the_next_run_waits_for_the_engine_only_when_the_killed_one_was_changing_containers(tmp_path):
+    # a kill inside compose or a removal may leave a stop under way in the engine: the next run waits for it;
+    # a kill between steps, at a gate or in a reload leaves nothing there, and the next run goes on at once
+    total = ticks_of(tmp_path, in_canary_mode, "promote:stable")
+    waited, went_on = [], []
+    for at in range(1, total):
+        root, world = killed_run(tmp_path / f"kill{at}", in_canary_mode, "promote:stable", at)
+        # the fake engine's own ticks, not the checkpoints after a step (a step's description says why: ": ")
+        inside_a_change = (world.killed_in.startswith(("compose ", "remove ", "pull", "build", "nginx drain"))
+                           and ": " not in world.killed_in)
+        operate(root, world, "rollback")
+        (waited if world.settled else went_on).append(world.killed_in)
+        assert bool(world.settled) == inside_a_change, (at, world.killed_in)
+    assert waited and went_on, (waited, went_on)
+
+
 def test_an_interrupted_operation_is_named_once_and_recorded_in_the_history(tmp_path):
     root, world = killed_run(tmp_path, in_canary_mode, "promote:stable", at=3)
     said = []

@@ -54,3 +54,25 @@ def test_a_start_record_that_is_not_ours_is_one_error_naming_the_file(tmp_path):
     path.write_text('{"kind": "start", "operation": "deploy", "changes": ["not", "a", "mapping"], "planned": "x"}\n')
     with pytest.raises(JournalError, match=f"^{path}: its start record is not SwiftDeploy's"):
         Journal(path).pending()
+
+
+def test_a_run_killed_while_it_acted_on_the_engine_leaves_it_busy_and_one_killed_between_steps_does_not(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.begin("op1", "promote:stable", {}, {}, ["gate", "reload", "replace stable"])
+    assert not journal.pending().engine_busy, "started, nothing asked of the engine yet"
+    journal.step("ask OPA: the canary gate", gate="canary")
+    journal.step("reload nginx")
+    assert not journal.pending().engine_busy
+    journal.acting("replace stable")
+    assert journal.pending().engine_busy, "killed while stable was being replaced"
+    assert journal.pending().steps == ("ask OPA: the canary gate", "reload nginx"), "acting is not a completed step"
+    journal.step("replace stable")
+    assert not journal.pending().engine_busy
+
+
+def test_a_journal_from_before_acting_records_is_taken_as_busy(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"kind": "start", "ts": "2026-12-01T00:00:00.000Z", "id": "op1", "operation": "rollback", '
+                    '"pid": 1, "changes": {}, "undo": {}, "planned": 1}\n'
+                    '{"kind": "step", "ts": "2026-12-01T00:00:01.000Z", "step": "a"}\n')
+    assert Journal(path).pending().engine_busy

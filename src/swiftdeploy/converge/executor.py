@@ -73,6 +73,8 @@ class Executor:
             self.journal.step(step.describe(), gate=step.domain)
         else:
             self.say(f"  {step.describe()}")
+            if not isinstance(step, Reroute):  # a reload a killed run left under way rereads the file on disk
+                self.journal.acting(step.describe())
             self._change(step)
             self.journal.step(step.describe())
             self.ran.append(step.describe())

@@ -1,5 +1,6 @@
 """The intent journal (.swiftdeploy/journal.jsonl): an operation's start and each completed step, on disk
-(fsync) before the next step runs. An empty journal means no operation is under way or unfinished.
+(fsync) before the next step runs, and before a step that changes containers, that it is acting on the
+engine. An empty journal means no operation is under way or unfinished.
 
 The journal gives direction, never orders: the next command re-observes the engine and re-plans, and uses
 the journal only to say what was interrupted, to finish the same operation (its manifest edits and the
@@ -32,6 +33,7 @@ class Pending:
     planned: int = 0
     gates: tuple[str, ...] = ()  # gates it passed
     restoring: str | None = None  # the failure that made it restore the previous state
+    engine_busy: bool = False  # killed while a change it asked of the engine may still be under way there
 
     def describe(self) -> str:
         done = f"after step {len(self.steps)} of {self.planned} ({self.steps[-1]})" if self.steps else "before its first step"
@@ -68,15 +70,18 @@ class Journal:
         steps = tuple(str(r.get("step", "?")) for r in records if r.get("kind") == "step")
         gates = tuple(str(r["gate"]) for r in records if r.get("kind") == "step" and r.get("gate"))
         restoring = next((str(r.get("error")) for r in records if r.get("kind") == "restore"), None)
+        # a journal written before "acting" records existed says nothing of it: take the engine as busy
+        busy = records[-1].get("kind") == "acting" or not start.get("records_acting")
         return Pending(id=str(start.get("id")), operation=str(start.get("operation")), since=str(start.get("ts")),
                        pid=start.get("pid"), changes=changes, undo=undo, steps=steps, planned=planned,
-                       gates=gates, restoring=restoring)
+                       gates=gates, restoring=restoring, engine_busy=busy)
 
     def begin(self, op_id: str, operation: str, changes: dict, undo: dict, planned: list[str],
               **extra) -> None:
         """Start a journal for an operation, replacing whatever an interrupted one left."""
         record = {"kind": "start", "ts": utc_timestamp(), "id": op_id, "operation": operation, "pid": os.getpid(),
-                  "changes": changes, "undo": undo, "planned": len(planned), "plan": planned, "extra": extra}
+                  "changes": changes, "undo": undo, "planned": len(planned), "plan": planned, "extra": extra,
+                  "records_acting": True}
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as handle:
@@ -92,6 +97,11 @@ class Journal:
             return self.path.stat().st_mtime
         except OSError:
             return 0.0
+
+    def acting(self, description: str) -> None:
+        """A step that changes containers starts: until its step record follows, a run killed now may have left
+        a request under way inside the engine (a stop takes up to its grace period)."""
+        self._append({"kind": "acting", "ts": utc_timestamp(), "step": description})
 
     def step(self, description: str, gate: str | None = None) -> None:
         self._append({"kind": "step", "ts": utc_timestamp(), "step": description,

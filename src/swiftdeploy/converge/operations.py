@@ -65,7 +65,8 @@ class Operation:
             self.interrupted = found
             self.say(f"note: {found.describe()}")
             record_interrupted(self.stack, found, taken_over_by=self.name)
-            self.stack.runtime.settle_after_interruption(self.journal.last_written(), say=self.say)
+            if found.engine_busy:
+                self.stack.runtime.settle_after_interruption(self.journal.last_written(), say=self.say)
             if found.operation == self.name:
                 self.pending = found
         self._checkpoint = self.checkpoint or (lambda where: None)

@@ -82,17 +82,17 @@ def wait_for_generation(public_url: str, generation: str, seconds: float, settle
     return True
 
 
-def check_config(runtime) -> None:
-    """`nginx -t` inside the running nginx, on the config as it is now on disk."""
-    result = runtime.exec("nginx", ["nginx", "-t", "-q", "-c", CONFIG])
-    if result.returncode != 0:
-        raise ProxyError(f"nginx -t refused the new config: {_last_line(result.stderr) or result.returncode}")
+# `nginx -t` on the config as it is now on disk, then the graceful reload only if it passed: one exec, not two.
+# Exit 3 (nginx itself exits 0 or 1) says the test refused it.
+CHECK_AND_RELOAD = ["sh", "-c", f"nginx -t -q -c {CONFIG} || exit 3; exec nginx -s reload -c {CONFIG}"]
+REFUSED = 3
 
 
 def reload(runtime, public_url: str, generation: str, confirm_seconds: float = 3.0) -> None:
     """Validated graceful reload, confirmed by the generation responses carry."""
-    check_config(runtime)
-    result = runtime.exec("nginx", ["nginx", "-s", "reload", "-c", CONFIG])
+    result = runtime.exec("nginx", CHECK_AND_RELOAD)
+    if result.returncode == REFUSED:
+        raise ProxyError(f"nginx -t refused the new config: {_last_line(result.stderr) or result.returncode}")
     if result.returncode != 0:
         raise ProxyError(f"nginx -s reload failed: {_last_line(result.stderr) or result.returncode}")
     if not wait_for_generation(public_url, generation, confirm_seconds):
@@ -219,5 +219,7 @@ def _mismatch(answer: Answer, track: str | None, expect: dict[str, str | None]) 
 
 
 def _last_line(text: str) -> str:
+    """nginx's reason: its last [emerg] line (what and where), else its last line."""
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    reasons = [line for line in lines if "[emerg]" in line] or lines
+    return reasons[-1] if reasons else ""
