@@ -51,9 +51,14 @@ def load_stack():
 
 @lru_cache(maxsize=4)
 def _manifest_for(content: bytes):
+    from swiftdeploy.model import schema_pass
     from swiftdeploy.model.manifest import parse_manifest
 
-    return parse_manifest(content, MANIFEST)
+    passed = schema_pass.passed_before(content)
+    manifest = parse_manifest(content, MANIFEST, schema_passed=passed)
+    if not passed:
+        schema_pass.remember(content)
+    return manifest
 
 
 def current_manifest():

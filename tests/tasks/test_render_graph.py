@@ -245,3 +245,32 @@ def test_runtime_swarm_renders_stack_yml_and_compose_again_removes_it(project):
     manifest.write_text(compose_text)
     result = run_doit(project, "init", check=True)
     assert "init:stack.yml" in executed(result) and not (project / "generated" / "stack.yml").exists()
+
+
+def imports_jsonschema(project: Path, *args: str) -> tuple[bool, object]:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "doit", *args], cwd=project,
+                            capture_output=True, text=True, timeout=120)
+    return re.search(r"\| jsonschema$", result.stderr, re.MULTILINE) is not None, result
+
+
+def test_a_manifest_that_passed_the_schema_is_not_checked_again_until_it_or_the_schema_changes(project):
+    run_doit(project, "init", check=True)
+    record = project / ".swiftdeploy" / "schema-passed"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    checked, result = imports_jsonschema(project, "init")
+    assert result.returncode == 0 and not checked, "the same manifest was checked against the schema again"
+
+    manifest = project / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("port: 3000", 'port: "three thousand"', 1))
+    checked, result = imports_jsonschema(project, "init")
+    assert checked and result.returncode != 0
+    assert 'services/port: must be an integer, got string "three thousand"' in result.stdout + result.stderr
+
+    manifest.write_text(manifest.read_text().replace('port: "three thousand"', "port: 3001", 1))
+    assert imports_jsonschema(project, "init")[0], "an edited manifest is checked in full"
+    assert not imports_jsonschema(project, "init")[0]
+    record.write_text("0" * 64)  # another schema (an upgrade) gives another digest: the same as a stale record
+    assert imports_jsonschema(project, "init")[0]

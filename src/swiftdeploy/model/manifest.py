@@ -190,7 +190,9 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
     return parse_manifest(raw, str(path))
 
 
-def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
+def parse_manifest(raw: bytes | str, source: str = "manifest.yaml", schema_passed: bool = False) -> Manifest:
+    """schema_passed: these very bytes passed the schema before (schema_pass.py), so jsonschema, the slowest
+    import of the package, is not needed; every other check still runs."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate then fails the UTF-8 check below
     if len(raw) > MAX_BYTES:
@@ -200,7 +202,7 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml") -> Manifest:
     except UnicodeDecodeError as err:
         raise ManifestError(source, [f"not UTF-8 text (byte {err.start})"]) from None
     document = _parse_yaml(text, source)
-    problems = schema_problems(document)
+    problems = [] if schema_passed else schema_problems(document)
     if not problems:
         problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
                     + _runtime_problems(document) + _own_service_problems(document))
