@@ -13,9 +13,10 @@ import tempfile
 import time
 
 # The workers' shared directory (chaos setting, metric files), fresh for each master, on tmpfs. It must be
-# in the environment before anything imports prometheus_client, which picks its multiprocess mode then.
+# in the environment before anything imports prometheus_client, which picks its multiprocess mode then (so
+# the names are spelled here, not imported from swiftdeploy_app).
 _shared = tempfile.mkdtemp(prefix="swiftdeploy-app-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
-os.environ["SWIFTDEPLOY_APP_SHARED_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = _shared
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _shared
 os.environ["SWIFTDEPLOY_APP_STARTED"] = repr(time.monotonic())
 
 _here = os.path.dirname(os.path.abspath(__file__))

@@ -11,14 +11,13 @@ Usage: .venv/bin/python bench/app_workers.py [--workers N] [--requests N] [--con
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from nginx_hop import ROOT, UPSTREAM_CONF, free_port, nginx, run_variant, wait_for
+from nginx_hop import HEADER, ROOT, figures, free_port, require_ab, run_variant, start_upstream, wait_for
 
 sys.path.insert(0, str(ROOT / "app"))
 from swiftdeploy_app.settings import usable_cpus  # noqa: E402
@@ -52,31 +51,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    if not shutil.which("ab"):
-        raise SystemExit("ab not found: apt-get install apache2-utils (scripts/test-registry installs it)")
+    require_ab()
     with tempfile.TemporaryDirectory(prefix="sd-bench-workers-") as tmp:
         tmp = Path(tmp)
         print(f"{os.cpu_count()} CPUs; ab -n {args.requests} -c {args.concurrency}; through the rendered nginx.conf "
               "(stable mode)")
-        print(f"{'behind nginx':<22} {'fresh conn req/s':>17} {'p50 ms':>7} {'p99 ms':>7}"
-              f" {'keep-alive req/s':>17} {'p50 ms':>7} {'p99 ms':>7}")
+        print(f"{'behind nginx':<22} {HEADER}")
         upstreams = {"nginx alone (200)": None, "app, 1 worker": 1, f"app, {args.workers} workers": args.workers}
         for number, (name, workers) in enumerate(upstreams.items()):
             port = free_port()
-            if workers is None:
-                (tmp / "upstream.conf").write_text(UPSTREAM_CONF.format(dir=tmp, port=port))
-                backend = subprocess.Popen([nginx(), "-c", str(tmp / "upstream.conf"), "-g", "daemon off; user root;"],
-                                           stderr=subprocess.DEVNULL)
-                wait_for(port)
-            else:
-                backend = start_app(workers, port, tmp / f"gunicorn-{workers}.log")
+            backend = (start_upstream(tmp, port) if workers is None
+                       else start_app(workers, port, tmp / f"gunicorn-{workers}.log"))
             try:
                 fresh, kept = run_variant(ROOT / "templates", "stable", port, tmp / f"variant{number}", args.requests,
                                           args.concurrency)
             finally:
                 stop(backend)
-            print(f"{name:<22} {fresh[0]:>17.0f} {fresh[1]:>7.0f} {fresh[2]:>7.0f}"
-                  f" {kept[0]:>17.0f} {kept[1]:>7.0f} {kept[2]:>7.0f}")
+            print(f"{name:<22} {figures(fresh, kept)}")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,27 @@ def wait_for(port: int) -> None:
     raise SystemExit(f"nginx on {port} did not start")
 
 
+def require_ab() -> None:
+    if not shutil.which("ab"):
+        raise SystemExit("ab not found: apt-get install apache2-utils (scripts/test-registry installs it)")
+
+
+def start_upstream(directory: Path, port: int) -> subprocess.Popen:
+    """A second nginx on loopback that answers 200 itself, where a track's app would be."""
+    (directory / "upstream.conf").write_text(UPSTREAM_CONF.format(dir=directory, port=port))
+    process = subprocess.Popen([nginx(), "-c", str(directory / "upstream.conf"), "-g", "daemon off; user root;"],
+                               stderr=subprocess.DEVNULL)
+    wait_for(port)
+    return process
+
+
+HEADER = (f"{'fresh conn req/s':>17} {'p50 ms':>7} {'p99 ms':>7} {'keep-alive req/s':>17} {'p50 ms':>7} {'p99 ms':>7}")
+
+
+def figures(fresh, kept) -> str:
+    return f"{fresh[0]:>17.0f} {fresh[1]:>7.0f} {fresh[2]:>7.0f} {kept[0]:>17.0f} {kept[1]:>7.0f} {kept[2]:>7.0f}"
+
+
 def templates_at(revision: str, directory: Path) -> Path:
     out = directory / f"templates-{revision}"
     out.mkdir()
@@ -119,26 +140,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    if not shutil.which("ab"):
-        raise SystemExit("ab not found: apt-get install apache2-utils (scripts/test-registry installs it)")
+    require_ab()
     with tempfile.TemporaryDirectory(prefix="sd-bench-hop-") as tmp:
         tmp = Path(tmp)
         upstream = free_port()
-        (tmp / "upstream.conf").write_text(UPSTREAM_CONF.format(dir=tmp, port=upstream))
-        backend = subprocess.Popen([nginx(), "-c", str(tmp / "upstream.conf"), "-g", "daemon off; user root;"],
-                                   stderr=subprocess.DEVNULL)
+        backend = start_upstream(tmp, upstream)
         try:
-            wait_for(upstream)
             variants = {f"before ({args.before})": templates_at(args.before, tmp), "now": ROOT / "templates"}
             print(f"{os.cpu_count()} CPUs; ab -n {args.requests} -c {args.concurrency}; upstream: nginx answering 200")
-            print(f"{'config':<18} {'mode':<7} {'fresh conn req/s':>17} {'p50 ms':>7} {'p99 ms':>7}"
-                  f" {'keep-alive req/s':>17} {'p50 ms':>7} {'p99 ms':>7}")
+            print(f"{'config':<18} {'mode':<7} {HEADER}")
             for mode in ("stable", "canary"):
                 for number, (name, templates) in enumerate(variants.items()):
                     (fresh, kept) = run_variant(templates, mode, upstream, tmp / f"{mode}{number}", args.requests,
                                                 args.concurrency)
-                    print(f"{name:<18} {mode:<7} {fresh[0]:>17.0f} {fresh[1]:>7.0f} {fresh[2]:>7.0f}"
-                          f" {kept[0]:>17.0f} {kept[1]:>7.0f} {kept[2]:>7.0f}")
+                    print(f"{name:<18} {mode:<7} {figures(fresh, kept)}")
         finally:
             backend.terminate()
             backend.wait(timeout=10)

@@ -54,10 +54,11 @@ def _manifest_for(content: bytes):
     from swiftdeploy.model import schema_pass
     from swiftdeploy.model.manifest import parse_manifest
 
-    passed = schema_pass.passed_before(content)
+    key = schema_pass.digest(content)
+    passed = schema_pass.passed_before(key)
     manifest = parse_manifest(content, MANIFEST, schema_passed=passed)
     if not passed:
-        schema_pass.remember(content)
+        schema_pass.remember(key)
     return manifest
 
 

@@ -5,7 +5,7 @@ environment unless given as arguments; ``registry``, ``clock`` and ``rng`` are i
 A clock is any object with ``time()``, ``monotonic()`` and ``sleep()`` (the ``time`` module is one).
 
 Under gunicorn (gunicorn.conf.py) every worker is an app of its own: the chaos setting lives in a file of
-SHARED_DIR_VARIABLE's directory that they all map, the request metrics are summed over them, and the uptime
+the workers' shared directory (SHARED_DIR_VARIABLE, prometheus_client's own switch too) that they all map, the request metrics are summed over them, and the uptime
 counts from STARTED_VARIABLE (the master's start, on the system-wide monotonic clock).
 """
 
@@ -30,7 +30,7 @@ from .settings import Settings, SettingsError, load_settings
 __all__ = ["create_app", "Settings", "SettingsError", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 4096  # request bodies above this get 413
-SHARED_DIR_VARIABLE = "SWIFTDEPLOY_APP_SHARED_DIR"
+SHARED_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 STARTED_VARIABLE = "SWIFTDEPLOY_APP_STARTED"
 CHAOS_FILE = "chaos.state"
 
@@ -75,6 +75,7 @@ def create_app(
         canary=settings.canary,
         uptime=state.uptime,
         chaos_active=chaos.active_value,
+        shared_dir=shared,
     )
 
     app = Flask(__name__, static_folder=None)

@@ -1,13 +1,12 @@
 """Prometheus metrics of the API service (names fixed by SPEC A-6).
 
-Under gunicorn every worker counts into files of its own (prometheus_client's multiprocess mode, switched on
-by PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets before anything imports prometheus_client), and
-/metrics, whichever worker answers it, sums them all.
+Under gunicorn every worker counts into files of its own in the workers' shared directory (prometheus_client's
+multiprocess mode, switched on by PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets before anything imports
+prometheus_client), and /metrics, whichever worker answers it, sums them all.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -74,6 +73,7 @@ class AppMetrics:
         canary: bool,
         uptime: Callable[[], float],
         chaos_active: Callable[[], int],
+        shared_dir: str | None = None,  # the workers' shared directory (PROMETHEUS_MULTIPROC_DIR), under gunicorn
     ):
         self.registry = registry
         self.requests = Counter(
@@ -90,7 +90,7 @@ class AppMetrics:
             registry=registry,
         )
         registry.register(_Gauges(canary, uptime, chaos_active))
-        self._exposed = _Exposed(registry, os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._exposed = _Exposed(registry, shared_dir)
 
     def record(self, method: str, path: str, status: int, seconds: float) -> None:
         method = method_label(method)

@@ -83,7 +83,8 @@ def usable_cpus(cgroup: str = "/sys/fs/cgroup") -> int:
     """The CPUs this process may use: its affinity, capped by a cgroup CPU quota (``cpus:`` in compose)."""
     count = len(os.sched_getaffinity(0))
     try:
-        quota, period = open(f"{cgroup}/cpu.max").read().split()  # cgroup v2: "max 100000" or "150000 100000"
+        with open(f"{cgroup}/cpu.max") as limit:
+            quota, period = limit.read().split()  # cgroup v2: "max 100000" or "150000 100000"
         if quota != "max":
             count = min(count, max(1, -(-int(quota) // int(period))))
     except (OSError, ValueError):

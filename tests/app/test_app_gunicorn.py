@@ -105,12 +105,14 @@ def chaos(port: int, body: dict, token: str = TOKEN):
     )
 
 
+def total(text: str, name: str, **labels) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
 def counter(text: str, method: str, path: str, status: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "http_requests_total" and s.labels == {"method": method, "path": path, "status_code": status}:
-                return s.value
-    return 0.0
+    return total(text, "http_requests_total", method=method, path=path, status_code=status)
 
 
 def test_gunicorn_serves_the_app_with_one_consistent_chaos_state(server):
@@ -280,11 +282,6 @@ def per_worker(server: Server, name: str, **labels) -> dict[int, float]:
         samples = [s for m in MultiProcessCollector.merge(files) for s in m.samples]
         values[pid] = sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
     return values
-
-
-def total(text: str, name: str, **labels) -> float:
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.fixture

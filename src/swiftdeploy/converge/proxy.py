@@ -92,9 +92,9 @@ def reload(runtime, public_url: str, generation: str, confirm_seconds: float = 3
     """Validated graceful reload, confirmed by the generation responses carry."""
     result = runtime.exec("nginx", CHECK_AND_RELOAD)
     if result.returncode == REFUSED:
-        raise ProxyError(f"nginx -t refused the new config: {_last_line(result.stderr) or result.returncode}")
+        raise ProxyError(f"nginx -t refused the new config: {_nginx_reason(result.stderr) or result.returncode}")
     if result.returncode != 0:
-        raise ProxyError(f"nginx -s reload failed: {_last_line(result.stderr) or result.returncode}")
+        raise ProxyError(f"nginx -s reload failed: {_nginx_reason(result.stderr) or result.returncode}")
     if not wait_for_generation(public_url, generation, confirm_seconds):
         seen = served_generation(public_url) or "none"
         raise ProxyError(f"nginx still serves config generation {seen} {confirm_seconds:.0f} s after the reload "
@@ -218,7 +218,7 @@ def _mismatch(answer: Answer, track: str | None, expect: dict[str, str | None]) 
     return None
 
 
-def _last_line(text: str) -> str:
+def _nginx_reason(text: str) -> str:
     """nginx's reason: its last [emerg] line (what and where), else its last line."""
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     reasons = [line for line in lines if "[emerg]" in line] or lines

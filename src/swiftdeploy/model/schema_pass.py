@@ -15,17 +15,18 @@ def digest(content: bytes) -> str:
     return hashlib.sha256(SCHEMA_PATH.read_bytes() + b"\0" + content).hexdigest()
 
 
-def passed_before(content: bytes, root: Path = Path(".")) -> bool:
+def passed_before(key: str, root: Path = Path(".")) -> bool:
+    """key: digest() of the manifest's bytes."""
     try:
-        return (root / RECORD).read_text() == digest(content)
+        return (root / RECORD).read_text() == key
     except OSError:
         return False
 
 
-def remember(content: bytes, root: Path = Path(".")) -> None:
+def remember(key: str, root: Path = Path(".")) -> None:
     """After a full check passed. The state folder is private, as init makes it."""
     try:
         (root / RECORD).parent.mkdir(mode=0o700, exist_ok=True)
-        write_atomic(root / RECORD, digest(content), mode=0o600)
+        write_atomic(root / RECORD, key, mode=0o600)
     except (OSError, SwiftDeployError):
         pass  # only a shortcut: the next command checks in full again
