@@ -73,23 +73,39 @@ class ManifestSliceUnchanged:
         content_md5 = md5_of(Path(MANIFEST))
         if content_md5 is None:
             return False
-        unchanged = values.get("manifest_md5") == content_md5
-        digest = values.get("manifest_slice") if unchanged else self.digest()
+        # the files the manifest names that the output reads too (nginx.tls's certificate and key)
+        files = values.get("files") or []
+        unchanged = (values.get("manifest_md5") == content_md5
+                     and [md5_of(Path(f)) for f in files] == values.get("files_md5", []))
+        digest, files = (values.get("manifest_slice"), files) if unchanged else self.digest()
+        files_md5 = [md5_of(Path(f)) for f in files]
         # doit replaces a task's saved values on every run, so they are saved again even when the task runs
         # for another reason (a template or the generated file changed)
-        task.value_savers.append(lambda: {"manifest_md5": content_md5, "manifest_slice": digest})
+        task.value_savers.append(lambda: {"manifest_md5": content_md5, "manifest_slice": digest, "files": files,
+                                          "files_md5": files_md5})
         return unchanged or (digest is not None and values.get("manifest_slice") == digest)
 
-    def digest(self):
+    def digest(self) -> tuple[str | None, list[str]]:
+        """The digest of the manifest fields the output reads, and the files they name."""
         from swiftdeploy.errors import SwiftDeployError
         from swiftdeploy.render.templates import fields_of, manifest_slice
 
         try:
-            manifest = current_manifest()
+            manifest = rendered_manifest()
         except SwiftDeployError:
-            return None
-        picked = manifest_slice(manifest, fields_of(self.output, manifest))
-        return hashlib.md5(json.dumps(picked, sort_keys=True).encode()).hexdigest()
+            return None, []
+        fields = fields_of(self.output, manifest)
+        tls = manifest.nginx.tls
+        files = [tls.cert, tls.key] if tls and "nginx.tls" in fields else []
+        picked = manifest_slice(manifest, fields)
+        return hashlib.md5(json.dumps(picked, sort_keys=True).encode()).hexdigest(), files
+
+
+def rendered_manifest():
+    """The manifest as the stack renders it: nginx.tls naming the certificate its files hold now."""
+    from swiftdeploy.certificates import resolve
+
+    return resolve(current_manifest(), Path("."))
 
 
 class TargetAsWritten:
@@ -131,13 +147,17 @@ def render_output(output, as_written):
     from swiftdeploy.secrets import SECRETS_DIR
 
     path = GENERATED / output
-    manifest = current_manifest()
+    manifest = rendered_manifest()
     if not used_by(output, manifest):
         _remove(path)
         return {"target_md5": ABSENT}
     revision = ""
     if output in POLICY_READERS:  # the snapshot the file mounts exists before anything can start OPA from it
         revision, _ = write_snapshot(POLICIES, SECRETS_DIR)
+    if output == "nginx.conf" and manifest.nginx.tls:  # nginx may load the file at any restart: its certificate first
+        from swiftdeploy.certificates import install
+
+        install(manifest.nginx.tls, Path("."), SECRETS_DIR)
     text = render(output, manifest, policy_revision=revision)
     rendered_md5 = hashlib.md5(text.encode()).hexdigest()
     on_disk_md5 = md5_of(path)

@@ -166,14 +166,15 @@ def secret_files_group() -> int:
     return SECRETS_GROUP if os.geteuid() == 0 else os.getgid()
 
 
-def install_secret_files(values: dict[str, str], digest: str, directory: str | Path = SECRETS_DIR) -> int:
+def install_secret_files(values: dict[str, str], digest: str, directory: str | Path = SECRETS_DIR,
+                         base: str = RUN_SECRETS_DIR) -> int:
     """The secret files of one set of values, in .swiftdeploy/run-secrets/<digest>/ (mounted at /run/secrets):
     written once into a temporary folder and renamed into place, never changed after, so a container keeps
     the values it started with. Files 0440 and the folder 0750 in secret_files_group(), which the containers
     join. Returns the group."""
     import shutil
 
-    base = Path(directory) / RUN_SECRETS_DIR
+    base = Path(directory) / base
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     group, folder = secret_files_group(), base / digest
     if not (folder / ".complete").exists():
@@ -190,11 +191,11 @@ def install_secret_files(values: dict[str, str], digest: str, directory: str | P
     return group
 
 
-def prune_secret_files(keep, directory: str | Path = SECRETS_DIR) -> None:
+def prune_secret_files(keep, directory: str | Path = SECRETS_DIR, base: str = RUN_SECRETS_DIR) -> None:
     """Remove the secret folders of values no container uses any more (`keep`: the digests still in use)."""
     import shutil
 
-    base, keep = Path(directory) / RUN_SECRETS_DIR, set(keep)
+    base, keep = Path(directory) / base, set(keep)
     if base.is_dir():
         for other in base.iterdir():
             if other.name not in keep:

@@ -134,8 +134,8 @@ class SteadyLoad:
     that no server-side ordering can prevent (docs/architecture.md, "Reloads and keep-alive").
     """
 
-    def __init__(self, url: str, threads: int = 3, pause: float = 0.01):
-        self.url, self.pause = url, pause
+    def __init__(self, url: str, threads: int = 3, pause: float = 0.01, verify: bool | str = True):
+        self.url, self.pause, self.verify = url, pause, verify
         self.outcomes: Counter = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -161,7 +161,7 @@ class SteadyLoad:
     def ask(self):
         """One request's outcome: its status, or the kind of connection error."""
         try:
-            return requests.get(f"{self.url}/", headers={"Connection": "close"}, timeout=10).status_code
+            return requests.get(f"{self.url}/", headers={"Connection": "close"}, timeout=10, verify=self.verify).status_code
         except requests.RequestException as err:
             return f"connection error: {type(err).__name__}"
 

@@ -9,7 +9,7 @@ SRC = ROOT / "src" / "swiftdeploy"
 
 # each package may import the ones before it; every package may import the modules beside them (KERNEL)
 LAYERS = ["model", "render", "engine", "evidence", "judge", "converge", "present", "report"]
-KERNEL = {"errors", "files", "commands", "secrets", "state"}
+KERNEL = {"errors", "files", "commands", "secrets", "certificates", "state"}
 
 
 def module_name(path: Path, root: Path, prefix: str) -> str:

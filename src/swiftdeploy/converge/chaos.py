@@ -3,6 +3,7 @@
 import requests
 
 from ..errors import SwiftDeployError
+from .proxy import own_https
 from .stack import Stack
 
 
@@ -35,7 +36,8 @@ def inject(stack: Stack, mode: str, rate: float | None = None, duration: float |
         return _inject_every_task(stack, mode, payload)
     url = f"{stack.public_url}/chaos"
     try:
-        answer = requests.post(url, json=payload, headers={"X-Chaos-Token": stack.chaos_token()}, timeout=10)
+        answer = requests.post(url, json=payload, headers={"X-Chaos-Token": stack.chaos_token()}, timeout=10,
+                               verify=not own_https(url))
     except requests.RequestException as err:
         raise ChaosError(f"no answer from {url}: {type(err).__name__}") from None
     try:

@@ -172,6 +172,11 @@ class Executor:
         return proxy.confirm(self.stack.proxy, target.generation, expect)
 
     def write(self, target: Desired, names) -> None:
+        tls = target.manifest.nginx.tls
+        if tls and "nginx.conf" in names:  # the certificate it names is in place before nginx can load it
+            from ..certificates import install
+
+            install(tls, self.stack.root, self.stack.state_dir)
         for name in names:
             write_atomic(self.stack.generated / name, target.outputs[name])
 

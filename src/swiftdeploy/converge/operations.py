@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import certificates
 from ..engine.build import input_problem, source_hashes
 from ..secrets import read_all_app_secrets
 from ..render.desired import Desired
@@ -138,6 +139,8 @@ class Operation:
         stack = self.stack
         for name, text in target.outputs.items():
             write_atomic(stack.generated / name, text)
+        tls = target.manifest.nginx.tls
+        certificates.prune(stack.state_dir, {tls.material} if tls else ())  # nginx loaded the one it serves at its reload
         if manifest_text is not None:
             _write_manifest(stack.manifest_path, manifest_text)
             self._checkpoint("manifest written")

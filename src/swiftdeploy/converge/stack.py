@@ -65,7 +65,9 @@ class Stack:
 
     @property
     def public_url(self) -> str:
-        return f"http://127.0.0.1:{self.manifest.nginx.port}"
+        """Where SwiftDeploy itself asks nginx: its https port when it serves one (plain http redirects there)."""
+        tls = self.manifest.nginx.tls
+        return f"https://127.0.0.1:{tls.port}" if tls else f"http://127.0.0.1:{self.manifest.nginx.port}"
 
     @property
     def opa_url(self) -> str:
@@ -91,9 +93,10 @@ class Stack:
         return revision(self.policies)
 
     def desired(self, manifest: Manifest | None = None):
+        from ..certificates import resolve
         from ..render.desired import desired
 
-        return desired(manifest or self.manifest, self.root / "templates", self.policy_revision)
+        return desired(resolve(manifest or self.manifest, self.root), self.root / "templates", self.policy_revision)
 
     def observe(self, image_references=()):
         """What the engine and nginx say now: the stack's containers, the served config, the images."""

@@ -105,6 +105,21 @@ class Services:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """HTTPS with the user's certificate files (paths relative to the manifest). `fingerprint` is the SHA-256 of
+    the certificate the files hold now: empty as parsed, filled in once the files were checked
+    (certificates.resolve), and what names the copy nginx serves."""
+    cert: str
+    key: str
+    port: int = 443
+    hosts: tuple[str, ...] = ()
+    hsts_seconds: int = 0
+    fingerprint: str = ""
+    material: str = ""  # the digest of both files' bytes: the folder of nginx's copy
+    not_after: str = ""
+
+
+@dataclass(frozen=True)
 class Nginx:
     image: str
     port: int
@@ -113,6 +128,7 @@ class Nginx:
     max_body: str = "64k"
     websocket_paths: tuple[str, ...] = ()
     websocket_idle_seconds: int = 3600
+    tls: Tls | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +221,7 @@ def parse_manifest(raw: bytes | str, source: str = "manifest.yaml", schema_passe
     problems = [] if schema_passed else schema_problems(document)
     if not problems:
         problems = (_alias_conflicts(document) + _schedule_problems(document) + _prometheus_problems(document)
-                    + _runtime_problems(document) + _own_service_problems(document))
+                    + _runtime_problems(document) + _own_service_problems(document) + _tls_problems(document))
     if problems:
         raise ManifestError(source, problems)
     return _normalise(document)
@@ -392,6 +408,19 @@ def _prometheus_problems(document: dict) -> list[str]:
     return problems
 
 
+def _tls_problems(document: dict) -> list[str]:
+    tls = _get(document, ("nginx", "tls"))
+    if not tls:
+        return []
+    port = tls.get("port", 443)
+    if port == document["nginx"]["port"]:
+        return [f"nginx/tls/port: {port} is also nginx/port; plain http there redirects to https, so they must differ"]
+    if document.get("runtime") == "swarm":
+        return ["nginx/tls: runtime: swarm does not serve HTTPS yet (certificates as Swarm secrets are to come); "
+                "use runtime: compose"]
+    return []
+
+
 def _runtime_problems(document: dict) -> list[str]:
     if document.get("runtime", "compose") != "swarm" and "swarm" in document:
         return ["swarm: needs runtime: swarm (the compose runtime has no such settings)"]
@@ -514,6 +543,7 @@ def _normalise(doc: dict) -> Manifest:
             max_body=ngx.get("max_body", "64k"),
             websocket_paths=tuple((ngx.get("websocket") or {}).get("paths", ())),
             websocket_idle_seconds=(ngx.get("websocket") or {}).get("idle_timeout_seconds", 3600),
+            tls=_tls(ngx["tls"]) if "tls" in ngx else None,
         ),
         network=Network(name=doc["network"]["name"], driver_type=doc["network"]["driver_type"]),
         opa=Opa(image=opa.get("image", DEFAULT_OPA_IMAGE), port=opa.get("port", 8181)),
@@ -527,6 +557,11 @@ def _normalise(doc: dict) -> Manifest:
         logs=Logs(**{k: v for k, v in (doc.get("logs") or {}).items() if k in ("max_mb", "keep")}),
         history=HistorySettings(**(doc.get("history") or {})),
     )
+
+
+def _tls(block: dict) -> Tls:
+    return Tls(cert=block["cert"], key=block["key"], port=block.get("port", 443), hosts=tuple(block.get("hosts", ())),
+               hsts_seconds=block.get("hsts_seconds", 0))
 
 
 def _source(build) -> ImageSource:

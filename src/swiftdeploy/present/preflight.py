@@ -23,6 +23,7 @@ def run_checks(root: Path) -> list[tuple[str, bool, str]]:
         ("required fields are present", lambda: _required_present(problems)),
         ("the app's inputs are in place", lambda: app_inputs(root, _need(manifest))),
         ("images are present, buildable or pullable", lambda: images_available(root, _need(manifest))),
+        ("the TLS certificate is usable", lambda: certificate_usable(root, _need(manifest))),
         ("nginx port is free or held by this stack", lambda: port_available(_need(manifest), root)),
         ("generated/nginx.conf passes nginx -t", lambda: nginx_config_valid(root, _need(manifest))),
         ("generated/docker-compose.yml passes docker compose config", lambda: compose_valid(root, _need(manifest))),
@@ -123,8 +124,22 @@ def images_available(root: Path, manifest: Manifest) -> str:
     return "; ".join(said) or "all present locally"
 
 
+def certificate_usable(root: Path, manifest: Manifest) -> str:
+    """nginx.tls: the files, the key's mode, the pair, the dates and the names, each a line naming the file."""
+    from ..certificates import check
+
+    tls = manifest.nginx.tls
+    if tls is None:
+        return "no nginx.tls: plain http only"
+    return f"{tls.cert}: {check(tls, root).describe()}"
+
+
 def port_available(manifest: Manifest, root: Path) -> str:
-    port = manifest.nginx.port
+    tls = manifest.nginx.tls
+    return "; ".join(_port_available(port, manifest, root) for port in (manifest.nginx.port, *([tls.port] if tls else [])))
+
+
+def _port_available(port: int, manifest: Manifest, root: Path) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -158,8 +173,13 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
         raise CheckFailed("generated/nginx.conf is missing (doit init)")
     # The upstream names resolve only inside the stack's network: point them at loopback for the check.
     hosts = {f"{manifest.services.name}-{track}": "127.0.0.1" for track in NGINX_CHECK_HOSTS}
+    mounts = {str(generated): "/etc/swiftdeploy"}
+    if manifest.nginx.tls:  # the certificate copies the config names (doit init put them there)
+        from ..certificates import CONTAINER_DIR, TLS_DIR
+
+        mounts[str((root / ".swiftdeploy" / TLS_DIR).resolve())] = CONTAINER_DIR
     status, output = engine.run_once(
-        manifest.nginx.image, ["nginx", "-t", "-c", "/etc/swiftdeploy/nginx.conf"], {str(generated): "/etc/swiftdeploy"},
+        manifest.nginx.image, ["nginx", "-t", "-c", "/etc/swiftdeploy/nginx.conf"], mounts,
         # as the image runs it: root master, which chowns its temp dirs for the workers (CAP_CHOWN only)
         user="0:0", cap_add=["CHOWN"], extra_hosts=hosts, tmpfs={"/tmp": "", "/var/tmp": ""})
     if status != 0:

@@ -40,6 +40,9 @@ def plan_report(stack: Stack) -> PlanReport:
     policy = policy_diff(stack, observed, target.policy_revision)
     if policy:
         lines += policy + [""]
+    certificate = certificate_change(stack, target)
+    if certificate:
+        lines += [f"{certificate[0].upper()}{certificate[1:]}; nginx loads it through a validated, confirmed reload.", ""]
     if diffs:
         lines.append("Generated files that would change:")
         lines += diffs
@@ -80,6 +83,16 @@ def policy_diff(stack: Stack, observed, revision: str) -> list[str]:
     shown = snapshot_diff(old, stack.policies)
     heading = (f"Policy OPA would load (revision {revision}; it serves {served or 'a policy of no revision'}):")
     return [heading] + [f"  {line}" for line in shown or ["(the snapshot OPA serves is gone: files not compared)"]]
+
+
+def certificate_change(stack: Stack, target) -> str | None:
+    from ..certificates import change
+
+    try:
+        served = (stack.generated / "nginx.conf").read_text()
+    except OSError:
+        served = None
+    return change(served, target.manifest.nginx.tls)
 
 
 def file_changes(stack: Stack, outputs: dict[str, str]) -> dict[str, str]:

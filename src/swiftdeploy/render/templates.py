@@ -27,9 +27,11 @@ SPEC_LABEL = "io.swiftdeploy.spec"
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nginx.conf": ("nginx.conf.j2", (
         "services.name", "services.port", "services.mode", "services.canary.weight", "nginx.port",
-        "nginx.proxy_timeout", "nginx.contact", "nginx.max_body", "nginx.websocket_paths", "nginx.websocket_idle_seconds")),
+        "nginx.proxy_timeout", "nginx.contact", "nginx.max_body", "nginx.websocket_paths", "nginx.websocket_idle_seconds",
+        "nginx.tls")),
     "docker-compose.yml": ("docker-compose.yml.j2", (
-        "project", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume", "logs", "prometheus")),
+        "project", "services", "nginx.image", "nginx.port", "nginx.tls", "network", "opa", "log_volume", "logs",
+        "prometheus")),
     "opa-config.yaml": ("opa-config.yaml.j2", ("project", "services.name")),
     # for the stack's Prometheus (a prometheus: block) or the user's own
     "prometheus.yml": ("prometheus.yml.j2", (

@@ -26,11 +26,12 @@ class AppInputs:
     def secrets_environment(self) -> dict[str, str]:
         """What compose or `docker stack deploy` needs for the app's secrets: the environment ones' values, the digest of all of them
         (a label) and, for file secrets, their folder's digest and group, with the folder written."""
-        from ...secrets import install_secret_files
+        from ...secrets import install_secret_files, secret_files_group
 
         values, files = self.secret_values()
         digest = self.secrets_digest((values, files)) or ""
-        env = {**values, "SWIFTDEPLOY_SECRETS_DIGEST": digest}
+        # TLS_GID: the group of nginx's certificate copies (certificates.install), whether or not it serves https
+        env = {**values, "SWIFTDEPLOY_SECRETS_DIGEST": digest, "SWIFTDEPLOY_TLS_GID": str(secret_files_group())}
         if files:
             env["SWIFTDEPLOY_SECRETS_GID"] = str(install_secret_files(files, digest, self.state_dir))
             self.prune_secret_files(digest)

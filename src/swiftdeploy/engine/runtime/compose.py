@@ -66,9 +66,11 @@ class ComposeRuntime(AppInputs, EngineImages, EngineOutput):
 
     def down(self) -> None:
         run(self.argv("down", "--remove-orphans", "--volumes"), what="compose down", timeout=180)
+        from ...certificates import TLS_DIR
         from ...secrets import prune_secret_files
 
         prune_secret_files((), self.state_dir)  # no container holds any set of values now
+        prune_secret_files((), self.state_dir, base=TLS_DIR)  # nor any certificate copy
 
     def exec(self, service: str, command: list[str]) -> subprocess.CompletedProcess:
         """Run a command in a service's running container; the caller reads returncode, stdout and stderr."""

@@ -1,0 +1,113 @@
+"""HTTPS with the user's own certificate on the real engine: a CA of the test's own signs it, as a company CA
+or a commercial one would; every public behaviour holds over https, plain http is redirected, old protocols are
+refused, and new certificate files reach nginx under load without a failed request."""
+
+import socket
+import ssl
+import time
+import warnings
+
+import pytest
+import requests
+import yaml
+
+from stackkit import (SteadyLoad, dropped, free_port, make_project, manifest_of, ok, public_url, remove_everything,
+                      swiftdeploy)
+from tlskit import TestCA
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def tls_project(tmp_path):
+    """A project serving https on a free port with a certificate for 127.0.0.1 and localhost."""
+    project = make_project(tmp_path / "project")
+    ca = TestCA(project / "certs")
+    issued = ca.issue("site")
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    document["nginx"]["tls"] = {"cert": "certs/site.pem", "key": "certs/site.key", "port": free_port(),
+                                "hosts": ["localhost"], "hsts_seconds": 600}
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    yield project, ca, issued
+    swiftdeploy(project, "teardown")
+    remove_everything(project)
+
+
+def https_url(project) -> str:
+    return f"https://localhost:{manifest_of(project).nginx.tls.port}"
+
+
+def served_fingerprint(port: int) -> str:
+    """The SHA-256 of the certificate nginx presents on port, unverified: what a client is shown."""
+    import hashlib
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as conn:
+        return hashlib.sha256(conn.getpeercert(binary_form=True)).hexdigest()
+
+
+def handshake(port: int, version: ssl.TLSVersion) -> str:
+    """The protocol nginx agrees to when the client offers only `version` (an ssl error's name if it refuses)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1, offered on purpose
+        context.minimum_version = context.maximum_version = version
+    context.set_ciphers("ALL:@SECLEVEL=0")  # the client side may offer what nginx must refuse
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname="localhost") as conn:
+            return conn.version()
+    except ssl.SSLError as err:
+        return f"refused: {err.reason}"
+
+
+def test_https_with_the_users_certificate_keeps_every_behaviour_and_takes_new_files_without_a_failed_request(
+        tls_project):
+    project, ca, issued = tls_project
+    port = manifest_of(project).nginx.tls.port
+    deployed = ok(swiftdeploy(project, "deploy"))
+    assert f"https://127.0.0.1:{port}" in deployed.stdout, deployed.stdout
+    url = https_url(project)
+
+    answer = requests.get(url + "/", verify=str(ca.ca_file), timeout=10)
+    assert answer.status_code == 200 and answer.json()["mode"] == "stable"
+    assert answer.headers["X-Deployed-By"] == "swiftdeploy" and answer.headers["X-SwiftDeploy-Track"] == "stable"
+    assert answer.headers["Strict-Transport-Security"] == "max-age=600"
+    assert served_fingerprint(port) == issued.fingerprint
+    pinned = requests.get(url + "/", headers={"X-SwiftDeploy-Track": "stable"}, verify=str(ca.ca_file), timeout=10)
+    assert pinned.status_code == 200 and pinned.headers["X-SwiftDeploy-Track"] == "stable"
+    hidden = requests.get(url + "/metrics", verify=str(ca.ca_file), timeout=10)
+    assert hidden.status_code == 404 and hidden.json()["error"] == "Not Found", "metrics never leave the stack"
+    too_big = requests.post(url + "/", data=b"x" * 200_000, verify=str(ca.ca_file), timeout=10)
+    assert too_big.status_code == 413 and too_big.json()["code"] == 413
+
+    plain = requests.get(public_url(project) + "/some/path?q=1", allow_redirects=False, timeout=10)
+    assert plain.status_code == 301 and plain.headers["Location"] == f"https://127.0.0.1:{port}/some/path?q=1"
+    assert plain.headers["X-Deployed-By"] == "swiftdeploy"
+
+    assert handshake(port, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert handshake(port, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    refused = handshake(port, ssl.TLSVersion.TLSv1_1)
+    print(f"\nTLS 1.1 offered alone: {refused}")
+    assert refused == "refused: TLSV1_ALERT_PROTOCOL_VERSION", "nginx itself refuses TLS 1.1 (its alert)"
+
+    # the user drops a new certificate (a new key too) over the same files
+    renewed = ca.issue("site")
+    assert renewed.fingerprint != issued.fingerprint
+    planned = swiftdeploy(project, "plan")
+    shown = ":".join(renewed.fingerprint[i:i + 2] for i in range(0, 16, 2)).upper()
+    assert planned.returncode == 2 and "Certificate renewed: sha256" in planned.stdout, planned.stdout
+    assert shown in planned.stdout, planned.stdout
+    assert "PRIVATE KEY" not in planned.stdout
+    with SteadyLoad(url, verify=str(ca.ca_file)) as load:
+        time.sleep(1)
+        ok(swiftdeploy(project, "deploy"))
+        time.sleep(1)
+    assert load.failures() == {} and load.total > 50, dropped(load, project)
+    assert served_fingerprint(port) == renewed.fingerprint
+    copies = list((project / ".swiftdeploy" / "tls").iterdir())
+    assert len(copies) == 1, f"only the pair nginx serves is kept: {copies}"
+    assert "No changes" in ok(swiftdeploy(project, "plan")).stdout
