@@ -83,11 +83,16 @@ def build_app():
 def compose_up():
     hold_stack_lock("deploy")
     stack = load_stack()
-    from swiftdeploy.converge import operations
+    import dataclasses
+
+    from swiftdeploy.converge import certs, operations
 
     operations.check_inputs(stack)  # before OPA starts early: bad input changes nothing
     stack.runtime.start_early("opa")  # the gatekeeper starts while the deploy plans (a cold deploy needs it)
     outcome = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
+    if certs.renew_due(stack):  # nginx.tls.acme: the stack answers HTTP-01 now, so the CA can check it
+        renewed = recorded(stack, "deploy", _state(stack), lambda: operations.deploy(stack))
+        outcome = dataclasses.replace(renewed, steps=outcome.steps + renewed.steps)
     _deployed["outcome"], _deployed["stack"] = outcome, stack
 
 

@@ -100,7 +100,12 @@ def status_text(once):
     from swiftdeploy.present import observe
     from swiftdeploy.present.dashboard import render_text
 
+    from swiftdeploy.converge.certs import expiry_warning
+
     stack = load_stack()
+    warning = expiry_warning(stack)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if once or not sys.stdout.isatty():
         print(render_text(observe.once(stack)), end="")
         return None

@@ -1,8 +1,12 @@
 """Certificates for tests: a private CA and the leaf certificates it signs, as PEM files a user would have."""
 
 import datetime
+import hashlib
 import ipaddress
 import os
+import socket
+import ssl
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +87,28 @@ def _is_ip(name: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def served_fingerprint(port: int) -> str:
+    """The SHA-256 of the certificate nginx presents on port, unverified: what a client is shown."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as conn:
+        return hashlib.sha256(conn.getpeercert(binary_form=True)).hexdigest()
+
+
+def handshake(port: int, version: ssl.TLSVersion) -> str:
+    """The protocol nginx agrees to when the client offers only `version` (an ssl error's name if it refuses)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1, offered on purpose
+        context.minimum_version = context.maximum_version = version
+    context.set_ciphers("ALL:@SECLEVEL=0")  # the client side may offer what nginx must refuse
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname="localhost") as conn:
+            return conn.version()
+    except ssl.SSLError as err:
+        return f"refused: {err.reason}"

@@ -22,6 +22,9 @@ from .errors import SwiftDeployError
 
 TLS_DIR = "tls"  # under the state directory
 CONTAINER_DIR = "/run/swiftdeploy-tls"  # where nginx's container has that folder
+ACME_DIR = "acme"  # an ACME certificate, its key and the account key (0600)
+CHALLENGE_DIR = "acme-challenge"  # HTTP-01 answers, served by nginx at /.well-known/acme-challenge/
+PLACEHOLDER = "SwiftDeploy placeholder"  # the common name of the self-signed certificate served until ACME issues one
 
 
 class CertificateError(SwiftDeployError):
@@ -34,17 +37,28 @@ class Certificate:
     names: tuple[str, ...]  # its DNS names and IP addresses
     not_after: datetime
     material: str  # the digest of the certificate and key files as read: the folder nginx reads them from
+    not_before: datetime | None = None
+    placeholder: bool = False  # self-signed by SwiftDeploy while an ACME certificate is pending
+
+    def renewal_due(self, now: datetime | None = None) -> bool:
+        """A third of its lifetime or less is left (Let's Encrypt's advice), or it is the placeholder."""
+        now = now or datetime.now(timezone.utc)
+        lifetime = self.not_after - (self.not_before or self.not_after)
+        return self.placeholder or now >= self.not_after - lifetime / 3
 
     def describe(self) -> str:
-        return (f"sha256 {_short(self.fingerprint)} for {', '.join(self.names) or 'no names'}, "
+        return (f"sha256 {short(self.fingerprint)} for {', '.join(self.names) or 'no names'}, "
                 f"valid until {self.not_after:%Y-%m-%d %H:%M} UTC")
 
 
 def resolve(manifest, root: Path, now: datetime | None = None):
-    """The manifest with nginx.tls naming the certificate its files hold now (unchanged without nginx.tls)."""
+    """The manifest with nginx.tls naming the certificate its files hold now (unchanged without nginx.tls), read
+    afresh each time: a manifest resolved earlier may name files since replaced (a renewal)."""
     tls = manifest.nginx.tls
-    if tls is None or tls.fingerprint:
+    if tls is None:
         return manifest
+    if tls.acme and not _path(root, tls.cert).exists():
+        write_placeholder(tls, root)
     cert = check(tls, root, now)
     tls = dataclasses.replace(tls, fingerprint=cert.fingerprint, material=cert.material,
                               not_after=cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -111,8 +125,66 @@ def _checked(cert_path: Path, cert_bytes: bytes, key_path: Path, key_bytes: byte
         if not covers(names, host):
             raise CertificateError(f"nginx/tls/hosts: {host} is not a name of the certificate in {cert_path} "
                                    f"({', '.join(names) or 'it has none'})")
+    common = [a.value for a in leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
     return Certificate(fingerprint=leaf.fingerprint(SHA256()).hex(), names=names, not_after=leaf.not_valid_after_utc,
-                       material=_material(cert_bytes, key_bytes))
+                       material=_material(cert_bytes, key_bytes), not_before=leaf.not_valid_before_utc,
+                       placeholder=common == [PLACEHOLDER] and leaf.issuer == leaf.subject)
+
+
+def write_placeholder(tls, root: Path) -> None:
+    """A self-signed certificate for tls.hosts, valid a week, so nginx can serve https (and answer the ACME
+    challenge on http) before the first ACME certificate exists. Key first, both 0600."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, PLACEHOLDER)])
+    now = datetime.now(timezone.utc)
+    alternative = []
+    for host in tls.hosts:
+        try:
+            alternative.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            alternative.append(x509.DNSName(host))
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName(alternative), critical=False).sign(key, hashes.SHA256()))
+    write_pair(_path(root, tls.cert).parent, cert.public_bytes(serialization.Encoding.PEM),
+               key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()))
+
+
+def write_pair(live: Path, cert_pem: bytes, key_pem: bytes) -> None:
+    """Make `live` (a symlink) name a new folder holding cert.pem and key.pem (0600), in one rename: a process
+    killed at any point leaves the old pair or the new one, never one's key with the other's certificate.
+    The folders live names no longer are removed."""
+    import shutil
+
+    base = live.parent
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = base / f"pair-{_material(cert_pem, key_pem)}"
+    if not folder.is_dir():
+        partial = base / f".{folder.name}.{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(mode=0o700)
+        for name, data in (("key.pem", key_pem), ("cert.pem", cert_pem)):
+            fd = os.open(partial / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.rename(partial, folder)
+    link = base / f".{live.name}.{os.getpid()}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(folder.name)
+    os.replace(link, live)
+    for other in base.glob("pair-*"):
+        if other != folder:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _material(cert_bytes: bytes, key_bytes: bytes) -> str:
@@ -170,13 +242,35 @@ def change(before: str | None, tls) -> str | None:
     if was is None and now is None or (was and now and was[:2] == now):
         return None
     if now is None:
-        return f"https turned off (it served sha256 {_short(was[0])})"
+        return f"https turned off (it served sha256 {short(was[0])})"
     if was is None:
-        return f"https turned on: certificate sha256 {_short(now[0])}, valid until {now[1]}"
-    return f"certificate renewed: sha256 {_short(was[0])} (until {was[1]}) -> sha256 {_short(now[0])} (until {now[1]})"
+        return f"https turned on: certificate sha256 {short(now[0])}, valid until {now[1]}"
+    return f"certificate renewed: sha256 {short(was[0])} (until {was[1]}) -> sha256 {short(now[0])} (until {now[1]})"
 
 
-def _short(fingerprint: str) -> str:
+RECORDED = "tls-recorded"  # in the state directory: the nginx.conf lines of the certificate the history has last
+
+
+def change_since_recorded(state_dir: Path, tls) -> str | None:
+    """change() from the certificate the history recorded last to the one tls names."""
+    try:
+        before = (state_dir / RECORDED).read_text()
+    except FileNotFoundError:
+        before = None
+    return change(before, tls)
+
+
+def record(state_dir: Path, tls) -> None:
+    from .files import write_atomic
+
+    if tls is None:
+        (state_dir / RECORDED).unlink(missing_ok=True)
+    else:
+        write_atomic(state_dir / RECORDED, f"# The user's certificate, valid until {tls.not_after}, sha256:\n"
+                                           f"#   {tls.fingerprint}\n# /run/swiftdeploy-tls/{tls.material}/\n", mode=0o600)
+
+
+def short(fingerprint: str) -> str:
     return ":".join(fingerprint[i:i + 2] for i in range(0, 16, 2)).upper() + "..."
 
 
@@ -193,6 +287,9 @@ def install(tls, root: Path, state_dir: Path) -> Path:
     folder = state_dir / TLS_DIR
     os.chown(folder, -1, group)  # nginx's container has this folder itself, so its group must pass through it
     os.chmod(folder, 0o750)
+    if tls.acme:  # nginx's container mounts it; made here, not by the engine (as root) on a missing source
+        (state_dir / CHALLENGE_DIR).mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir / CHALLENGE_DIR, 0o755)
     return folder / tls.material
 
 

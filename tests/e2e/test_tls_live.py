@@ -2,18 +2,16 @@
 or a commercial one would; every public behaviour holds over https, plain http is redirected, old protocols are
 refused, and new certificate files reach nginx under load without a failed request."""
 
-import socket
 import ssl
 import time
-import warnings
 
 import pytest
 import requests
 import yaml
 
-from stackkit import (SteadyLoad, dropped, free_port, make_project, manifest_of, ok, public_url, remove_everything,
+from stackkit import (SteadyLoad, dropped, free_port, history, make_project, manifest_of, ok, public_url, remove_everything,
                       swiftdeploy)
-from tlskit import TestCA
+from tlskit import TestCA, handshake, served_fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -35,33 +33,6 @@ def tls_project(tmp_path):
 
 def https_url(project) -> str:
     return f"https://localhost:{manifest_of(project).nginx.tls.port}"
-
-
-def served_fingerprint(port: int) -> str:
-    """The SHA-256 of the certificate nginx presents on port, unverified: what a client is shown."""
-    import hashlib
-
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="localhost") as conn:
-        return hashlib.sha256(conn.getpeercert(binary_form=True)).hexdigest()
-
-
-def handshake(port: int, version: ssl.TLSVersion) -> str:
-    """The protocol nginx agrees to when the client offers only `version` (an ssl error's name if it refuses)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1, offered on purpose
-        context.minimum_version = context.maximum_version = version
-    context.set_ciphers("ALL:@SECLEVEL=0")  # the client side may offer what nginx must refuse
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname="localhost") as conn:
-            return conn.version()
-    except ssl.SSLError as err:
-        return f"refused: {err.reason}"
 
 
 def test_https_with_the_users_certificate_keeps_every_behaviour_and_takes_new_files_without_a_failed_request(
@@ -111,3 +82,6 @@ def test_https_with_the_users_certificate_keeps_every_behaviour_and_takes_new_fi
     copies = list((project / ".swiftdeploy" / "tls").iterdir())
     assert len(copies) == 1, f"only the pair nginx serves is kept: {copies}"
     assert "No changes" in ok(swiftdeploy(project, "plan")).stdout
+    events = [r for r in history(project) if r["event"] == "certificate"]
+    assert [(e["change"], e["fingerprint"], e["source"]) for e in events] == [
+        ("https turned on", issued.fingerprint, "files"), ("certificate renewed", renewed.fingerprint, "files")]

@@ -56,6 +56,8 @@ def test_doit_help_shows_each_tasks_options(task, option):
     ("chaos error --rate=0.25", ["chaos", "--mode", "error", "--rate", "0.25"]),
     ("chaos error", ["chaos", "--mode", "error"]),  # the task itself says --rate is missing
     ("audit", ["audit"]),
+    ("certs", ["certs"]),
+    ("certs --renew", ["certs", "--renew"]),
     ("audit verify", ["audit:verify"]),
     ("logs", ["logs"]),
     ("logs canary --follow", ["logs", "--role", "canary", "--follow"]),
@@ -77,7 +79,7 @@ def run_wrapper(*words):
                       "see ./swiftdeploy promote --help"),
     ("chaos meltdown", "chaos needs one of: error, recover, slow (got 'meltdown'); see ./swiftdeploy chaos --help"),
     ("deplyo", "unknown command 'deplyo' (did you mean 'deploy'?); see ./swiftdeploy --help"),
-    ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, chaos, deploy, init, logs, plan, "
+    ("frobnicate", "unknown command 'frobnicate'; commands: audit, build, certs, chaos, deploy, init, logs, plan, "
                    "promote, rollback, rollout, status, teardown, validate; see ./swiftdeploy --help"),
     ("logs canry", "logs: unexpected word 'canry' (did you mean 'canary'?); see ./swiftdeploy logs --help"),
     ("logs stable --since 10 minutes", "logs stable: unexpected word 'minutes' (logs stable takes --follow, --since, "

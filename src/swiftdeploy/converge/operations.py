@@ -137,6 +137,7 @@ class Operation:
 
     def _commit(self, target: Desired, manifest_text: str | None, op_id: str, release: bool) -> None:
         stack = self.stack
+        self._record_certificate(target)
         for name, text in target.outputs.items():
             write_atomic(stack.generated / name, text)
         tls = target.manifest.nginx.tls
@@ -149,6 +150,21 @@ class Operation:
             self._record_release(target, op_id)
             self._checkpoint("release recorded")
         self.journal.finish()
+
+    def _record_certificate(self, target: Desired) -> None:
+        """A certificate event when the confirmed config serves another certificate than the last one recorded
+        (fingerprint, names and dates: never key material)."""
+        state_dir, tls = self.stack.state_dir, target.manifest.nginx.tls
+        change = certificates.change_since_recorded(state_dir, tls)
+        if change is None:
+            return
+        fields = {"change": change.split(":")[0]}
+        if tls:
+            cert = certificates.check(tls, self.stack.root)
+            fields.update(fingerprint=cert.fingerprint, names=list(cert.names), not_after=tls.not_after,
+                          source="acme placeholder" if cert.placeholder else "acme" if tls.acme else "files")
+        self.stack.history.append("certificate", outcome="ok", **fields)
+        certificates.record(state_dir, tls)
 
     def _record_release(self, target: Desired, op_id: str) -> None:
         stack = self.stack

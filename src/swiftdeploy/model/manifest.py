@@ -104,6 +104,18 @@ class Services:
         return self.build == BUNDLED and self.canary.build == BUNDLED
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+# where an ACME certificate is kept: live names the folder of the pair served (certificates.write_pair)
+ACME_FILES = (".swiftdeploy/acme/live/cert.pem", ".swiftdeploy/acme/live/key.pem")
+
+
+@dataclass(frozen=True)
+class Acme:
+    email: str
+    directory: str = LETS_ENCRYPT
+    ca_bundle: str | None = None
+
+
 @dataclass(frozen=True)
 class Tls:
     """HTTPS with the user's certificate files (paths relative to the manifest). `fingerprint` is the SHA-256 of
@@ -117,6 +129,7 @@ class Tls:
     fingerprint: str = ""
     material: str = ""  # the digest of both files' bytes: the folder of nginx's copy
     not_after: str = ""
+    acme: Acme | None = None  # cert and key are then ACME_FILES, which SwiftDeploy writes
 
 
 @dataclass(frozen=True)
@@ -413,6 +426,15 @@ def _tls_problems(document: dict) -> list[str]:
     if not tls:
         return []
     port = tls.get("port", 443)
+    given = [key for key in ("cert", "key") if key in tls]
+    if "acme" in tls and given:
+        return [f"nginx/tls/{given[0]}: not with nginx/tls/acme; give your own cert and key, or acme to have "
+                "SwiftDeploy obtain them"]
+    if "acme" in tls and not tls.get("hosts"):
+        return ["nginx/tls/hosts: is required with nginx/tls/acme (the names the certificate is for)"]
+    if "acme" not in tls and len(given) < 2:
+        missing = "key" if given else "cert"
+        return [f"nginx/tls/{missing}: is required (or nginx/tls/acme, to have SwiftDeploy obtain the certificate)"]
     if port == document["nginx"]["port"]:
         return [f"nginx/tls/port: {port} is also nginx/port; plain http there redirects to https, so they must differ"]
     if document.get("runtime") == "swarm":
@@ -560,8 +582,10 @@ def _normalise(doc: dict) -> Manifest:
 
 
 def _tls(block: dict) -> Tls:
-    return Tls(cert=block["cert"], key=block["key"], port=block.get("port", 443), hosts=tuple(block.get("hosts", ())),
-               hsts_seconds=block.get("hsts_seconds", 0))
+    acme = Acme(**block["acme"]) if "acme" in block else None
+    cert, key = ACME_FILES if acme else (block["cert"], block["key"])
+    return Tls(cert=cert, key=key, port=block.get("port", 443), hosts=tuple(block.get("hosts", ())),
+               hsts_seconds=block.get("hsts_seconds", 0), acme=acme)
 
 
 def _source(build) -> ImageSource:
