@@ -79,3 +79,51 @@ def test_a_ca_that_cannot_reach_nginx_is_one_line_and_the_stack_keeps_serving_ht
     finally:
         swiftdeploy(project, "teardown")
         remove_everything(project)
+
+
+def test_certs_killed_at_any_moment_then_deploy_serves_the_pair_on_disk(tmp_path, pebble):
+    """SIGKILL during the order, the pair's write or the reload: the next deploy serves whichever whole pair
+    acme/live names, and nothing fails under load meanwhile."""
+    import signal
+    import subprocess
+    import sys
+
+    from swiftdeploy import certificates
+
+    project = make_project(tmp_path / "project")
+    try:
+        server = pebble(http_port=manifest_of(project).nginx.port)
+        document = yaml.safe_load((project / "manifest.yaml").read_text())
+        document["nginx"]["tls"] = {"acme": {"email": "ops@example.com", "directory": server.directory,
+                                             "ca_bundle": str(server.ca_bundle)}, "hosts": ["localhost"],
+                                    "port": free_port()}
+        (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+        port = manifest_of(project).nginx.tls.port
+        ok(swiftdeploy(project, "deploy", timeout=600))
+        roots = tmp_path / "pebble-root.pem"
+        roots.write_text(server.root_pem())
+        started = time.monotonic()
+        ok(swiftdeploy(project, "certs", "--renew", timeout=600))
+        whole = time.monotonic() - started
+        outcomes = []
+        with SteadyLoad(f"https://localhost:{port}", verify=str(roots)) as load:
+            for delay in (whole * share for share in (0.15, 0.35, 0.55, 0.7, 0.85, 0.95)):
+                renewing = subprocess.Popen([sys.executable, str(project / "swiftdeploy"), "certs", "--renew"],
+                                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                time.sleep(delay)
+                finished = renewing.poll() is not None
+                renewing.send_signal(signal.SIGKILL)
+                renewing.wait(timeout=30)
+                ok(swiftdeploy(project, "deploy", timeout=600))
+                on_disk = certificates.check(manifest_of(project).nginx.tls, project)
+                outcomes.append((delay, finished, served_fingerprint(port) == on_disk.fingerprint))
+        print(f"\ncerts --renew takes {whole:.1f} s; SIGKILLed after (s, had finished, then served the pair on "
+              f"disk): {[(round(d, 2), f, s) for d, f, s in outcomes]}")
+        assert all(served for _, _, served in outcomes), outcomes
+        assert load.failures() == {} and load.total > 100, dropped(load, project)
+        assert "No changes" in ok(swiftdeploy(project, "plan")).stdout
+        kept = project / ".swiftdeploy" / "acme"
+        assert len([p for p in kept.iterdir() if p.name.startswith("pair-")]) == 1, list(kept.iterdir())
+    finally:
+        swiftdeploy(project, "teardown")
+        remove_everything(project)
