@@ -71,7 +71,8 @@ def test_each_mistake_is_one_line_naming_the_file_and_nothing_is_written(tls_pro
     project, ca = tls_project
     do, start, part = MISTAKES[mistake]
     do(project, ca)
-    for argv in ([sys.executable, "-m", "doit", "init"], [sys.executable, "swiftdeploy", "deploy"]):
+    for argv in ([sys.executable, "-m", "doit", "init"], [sys.executable, "swiftdeploy", "deploy"],
+                 [sys.executable, "swiftdeploy", "plan"]):
         result = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=120)
         said = [line for line in (result.stdout + result.stderr).splitlines() if part in line]
         assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr

@@ -42,7 +42,9 @@ def plan_report(stack: Stack) -> PlanReport:
         lines += policy + [""]
     certificate = certificate_change(stack, target)
     if certificate:
-        lines += [f"{certificate[0].upper()}{certificate[1:]}; nginx loads it through a validated, confirmed reload.", ""]
+        how = ("nginx loads it through a validated, confirmed reload" if certificate.startswith("certificate renewed")
+               else "nginx's container is replaced, as its ports change: new connections are refused for a moment")
+        lines += [f"{certificate[0].upper()}{certificate[1:]}; {how}.", ""]
     if diffs:
         lines.append("Generated files that would change:")
         lines += diffs
