@@ -1,7 +1,7 @@
-"""The user's certificate for nginx's HTTPS (nginx.tls): checked before anything changes, then copied where
-nginx reads it.
+"""The certificate nginx's HTTPS serves (nginx.tls): the user's files, or the pair ACME issued (kept in
+.swiftdeploy/acme/). Checked before anything changes, then copied where nginx reads it.
 
-The files stay where the user keeps them. Each pair nginx serves is copied once into .swiftdeploy/tls/<digest>/
+The user's files stay where the user keeps them. Each pair nginx serves is copied once into .swiftdeploy/tls/<digest>/
 (the digest of both files' bytes), 0440 and 0750 in the group the stack's secret files use, which nginx's
 container joins; nginx.conf names that folder, so new files are a new config, reaching nginx through the same
 validated, confirmed reload as any other change.
@@ -37,13 +37,13 @@ class Certificate:
     names: tuple[str, ...]  # its DNS names and IP addresses
     not_after: datetime
     material: str  # the digest of the certificate and key files as read: the folder nginx reads them from
-    not_before: datetime | None = None
+    not_before: datetime
     placeholder: bool = False  # self-signed by SwiftDeploy while an ACME certificate is pending
 
     def renewal_due(self, now: datetime | None = None) -> bool:
         """A third of its lifetime or less is left (Let's Encrypt's advice), or it is the placeholder."""
         now = now or datetime.now(timezone.utc)
-        lifetime = self.not_after - (self.not_before or self.not_after)
+        lifetime = self.not_after - self.not_before
         return self.placeholder or now >= self.not_after - lifetime / 3
 
     def describe(self) -> str:
@@ -73,8 +73,17 @@ def check(tls, root: Path, now: datetime | None = None) -> Certificate:
     if mode & 0o077:
         raise CertificateError(f"nginx/tls/key: {key_path} is readable by others (mode {mode:o}); "
                                f"run `chmod 600 {key_path}`")
-    return _checked(cert_path, cert_bytes, key_path, key_bytes, tuple(tls.hosts),
-                    (now or datetime.now(timezone.utc)).replace(microsecond=0))
+    cert = _parsed(cert_path, cert_bytes, key_path, key_bytes)
+    now = now or datetime.now(timezone.utc)
+    if cert.not_after <= now:
+        raise CertificateError(f"nginx/tls/cert: {cert_path} expired on {cert.not_after:%Y-%m-%d %H:%M} UTC")
+    if cert.not_before > now:
+        raise CertificateError(f"nginx/tls/cert: {cert_path} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC")
+    for host in tls.hosts:
+        if not covers(cert.names, host):
+            raise CertificateError(f"nginx/tls/hosts: {host} is not a name of the certificate in {cert_path} "
+                                   f"({', '.join(cert.names) or 'it has none'})")
+    return cert
 
 
 def _path(root: Path, name: str) -> Path:
@@ -93,8 +102,8 @@ def _read(path: Path, key: str) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _checked(cert_path: Path, cert_bytes: bytes, key_path: Path, key_bytes: bytes, hosts: tuple[str, ...],
-             now: datetime) -> Certificate:
+def _parsed(cert_path: Path, cert_bytes: bytes, key_path: Path, key_bytes: bytes) -> Certificate:
+    """The pair's certificate, once the key is found to be its key (parsed once per process per content)."""
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
@@ -115,18 +124,8 @@ def _checked(cert_path: Path, cert_bytes: bytes, key_path: Path, key_bytes: byte
     public = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*public) != leaf.public_key().public_bytes(*public):
         raise CertificateError(f"nginx/tls/key: {key_path} is not the key of the certificate in {cert_path}")
-    if leaf.not_valid_after_utc <= now:
-        raise CertificateError(f"nginx/tls/cert: {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
-    if leaf.not_valid_before_utc > now:
-        raise CertificateError(f"nginx/tls/cert: {cert_path} is not valid before "
-                               f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
-    names = _names(leaf)
-    for host in hosts:
-        if not covers(names, host):
-            raise CertificateError(f"nginx/tls/hosts: {host} is not a name of the certificate in {cert_path} "
-                                   f"({', '.join(names) or 'it has none'})")
     common = [a.value for a in leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
-    return Certificate(fingerprint=leaf.fingerprint(SHA256()).hex(), names=names, not_after=leaf.not_valid_after_utc,
+    return Certificate(fingerprint=leaf.fingerprint(SHA256()).hex(), names=_names(leaf), not_after=leaf.not_valid_after_utc,
                        material=_material(cert_bytes, key_bytes), not_before=leaf.not_valid_before_utc,
                        placeholder=common == [PLACEHOLDER] and leaf.issuer == leaf.subject)
 

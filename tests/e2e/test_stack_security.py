@@ -100,7 +100,7 @@ def test_the_app_image_is_under_300_mb(project):
 def test_validate_passes_on_the_running_stack_and_names_a_taken_port(project, tmp_path):
     result = ok(doit(project, "validate"))
     lines = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
-    assert len(lines) == 8 and all(line.startswith("PASS") for line in lines), result.stdout
+    assert len(lines) == 9 and all(line.startswith("PASS") for line in lines), result.stdout
     assert "held by this stack's nginx" in result.stdout
 
     other = make_project(tmp_path / "other")
@@ -110,7 +110,7 @@ def test_validate_passes_on_the_running_stack_and_names_a_taken_port(project, tm
     refused = doit(other, "validate")
     assert refused.returncode == 1
     assert f"FAIL  nginx port is free or held by this stack: port {taken} is already in use" in refused.stdout
-    assert "swiftdeploy: validate: 1 of 8 checks failed" in refused.stderr
+    assert "swiftdeploy: validate: 1 of 9 checks failed" in refused.stderr
 
 
 def test_the_access_log_is_a_real_file_in_the_named_volume(project):
