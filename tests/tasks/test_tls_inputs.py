@@ -100,3 +100,29 @@ def test_new_certificate_files_re_render_nginx_conf_and_leave_the_containers_def
     assert now != first and renewed.fingerprint in now and "PRIVATE" not in now
     assert (project / "generated" / "docker-compose.yml").read_bytes() == compose, "a reload, not a new nginx"
     assert len(list(copies.iterdir())) == 2, "the pair nginx may still serve is kept until a deploy confirms the new"
+
+
+def test_certs_shows_the_names_and_days_left_of_your_certificate_and_status_warns_before_it_expires(tls_project):
+    from datetime import datetime, timedelta, timezone
+
+    from swiftdeploy.converge.certs import expiry_warning
+    from swiftdeploy.converge.stack import Stack
+
+    project, ca = tls_project
+    issued = ca.issue("site", days=10)
+    shown = subprocess.run([sys.executable, "swiftdeploy", "certs"], cwd=project, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    line = [line for line in shown.stdout.splitlines() if line.startswith("localhost, 127.0.0.1: sha256")]
+    shown_fp = ":".join(issued.fingerprint[i:i + 2] for i in range(0, 16, 2)).upper()
+    assert len(line) == 1 and shown_fp in line[0] and "(10 days left); your files certs/site.pem" in line[0], shown.stdout
+
+    stack = Stack.load(project)
+    now = datetime.now(timezone.utc)
+    assert expiry_warning(stack, now) == (f"certificate for localhost, 127.0.0.1 expires in 10.0 days "
+                                          f"({(now + timedelta(days=10)):%Y-%m-%d}): put renewed files in place "
+                                          "and run ./swiftdeploy deploy")
+    ca.issue("site", days=15)
+    assert expiry_warning(stack, now) is None, "15 days ahead: no warning yet"
+    ca.issue("site", days=-1, not_before_days=-20)
+    assert expiry_warning(stack, now).startswith("certificate: nginx/tls/cert: "), "an expired one says so"
