@@ -14,7 +14,7 @@ from stackkit import (WINDOW_SECONDS, SteadyLoad, containers, make_project, ok, 
                       require_engine, swiftdeploy)
 
 # Docker Engine only: the rotation is a shell in the nginx container, the same on every engine, and the test
-# writes 200 MB of logs; the Podman run exercises the same nginx command in every other test.
+# writes about 200 MB of logs; the Podman run exercises the same nginx command in every other test.
 pytestmark = [pytest.mark.e2e]
 
 MAX_MB, KEEP = 10, 2
@@ -109,7 +109,8 @@ def test_logs_stay_under_their_bound_and_a_window_across_rotations_counts_every_
           f"of log lines, {rate / 2**20:.1f} MB/s); log volume peak {peak[0] / 2**20:.1f} MB, bound "
           f"{bound / 2**20:.0f} MB + 2 s of lines per file ({len(samples)} samples, {len(problems)} failed "
           f"{problems[:1]}); files {files}")
-    assert logged >= 200 * 2**20, "the run wrote 200 MB of log lines"
+    # the first burst alone writes 120 MB: six rotations of each log at least, however fast this machine is
+    assert logged >= 120 * 2**20, "the run wrote 120 MB of log lines"
     assert {"swiftdeploy-requests.jsonl.1", "swiftdeploy-requests.jsonl.2", "swiftdeploy-access.log.2"} <= set(files)
     assert f"swiftdeploy-requests.jsonl.{KEEP + 1}" not in files
     # each file is rotated within a second or two of passing max_mb; `rate` is both logs' growth together
