@@ -112,12 +112,18 @@ class Phases:
     """The load's outcomes step by step: which step a failed request came in."""
 
     def __init__(self, load: SteadyLoad):
-        self.load, self.seen, self.lines = load, {}, []
+        self.load, self.seen, self.lines, self.failed = load, {}, [], {}
 
     def mark(self, step: str) -> None:
         now = dict(self.load.outcomes)
-        self.lines.append(f"{step}: {({k: v - self.seen.get(k, 0) for k, v in now.items() if v - self.seen.get(k, 0)})}")
+        delta = {k: v - self.seen.get(k, 0) for k, v in now.items() if v - self.seen.get(k, 0)}
+        self.lines.append(f"{step}: {delta}")
+        self.failed[step] = {k: v for k, v in delta.items() if k != 200}
         self.seen = now
+
+    def failures(self, but: str = "") -> dict:
+        """Each step's failed requests (steps without any left out), but those of the step `but`."""
+        return {step: failed for step, failed in self.failed.items() if failed and step != but}
 
     def __str__(self) -> str:
         return "; ".join(self.lines)
@@ -224,7 +230,18 @@ def test_a_three_node_swarm_spreads_promotes_rolls_back_survives_a_lost_node_and
     print(f"steady load through nginx during promote canary, rollback, promote canary, promote stable and a killed "
           f"task: {load.total} requests, outcomes {dict(load.outcomes)}; by step: {phases}")
     assert load.total >= 500, load.outcomes
-    assert load.failures() == {}, failed_requests(swarm, project)
+    assert phases.failures(but="a killed task") == {}, failed_requests(swarm, project)
+    # A SIGKILLed container cuts the answer it was writing: nginx had passed its first bytes on, so no proxy can
+    # send it again. That, and nothing else, may fail while the task dies: each a cut body (requests says
+    # ChunkedEncodingError), one per load thread at most, each in nginx's log as the dead task closing early.
+    cut = phases.failed.get("a killed task", {})
+    if cut:
+        closed = [line for line in nginx_container(swarm, project).logs(tail=400).decode(errors="replace").splitlines()
+                  if "upstream prematurely closed connection" in line and f"http://{dead}:" in line]
+        assert set(cut) == {"connection error: ChunkedEncodingError"} and sum(cut.values()) <= 3, (
+            cut, failed_requests(swarm, project))
+        assert len(closed) >= sum(cut.values()), (f"each cut answer is the killed task's {dead}: {closed}",
+                                                  failed_requests(swarm, project))
     assert not [u for u in upstreams if "," in u], f"nginx still tries a dead task first: {upstreams}"
     if dead not in live:  # Swarm may give the replacement the dead task's address
         assert not [u for u in upstreams if u.startswith(f"{dead}:")], f"nginx still sends to the dead task {dead}"
