@@ -57,8 +57,7 @@ def resolve(manifest, root: Path, now: datetime | None = None):
     tls = manifest.nginx.tls
     if tls is None:
         return manifest
-    if tls.acme and not _path(root, tls.cert).exists():
-        write_placeholder(tls, root)
+    ensure_placeholder(tls, root)
     cert = check(tls, root, now)
     tls = dataclasses.replace(tls, fingerprint=cert.fingerprint, material=cert.material,
                               not_after=cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -128,6 +127,12 @@ def _parsed(cert_path: Path, cert_bytes: bytes, key_path: Path, key_bytes: bytes
     return Certificate(fingerprint=leaf.fingerprint(SHA256()).hex(), names=_names(leaf), not_after=leaf.not_valid_after_utc,
                        material=_material(cert_bytes, key_bytes), not_before=leaf.not_valid_before_utc,
                        placeholder=common == [PLACEHOLDER] and leaf.issuer == leaf.subject)
+
+
+def ensure_placeholder(tls, root: Path) -> None:
+    """With nginx.tls.acme and no pair yet, the placeholder (write_placeholder)."""
+    if tls.acme and not _path(root, tls.cert).exists():
+        write_placeholder(tls, root)
 
 
 def write_placeholder(tls, root: Path) -> None:
@@ -236,7 +241,10 @@ def named_in(nginx_conf: str) -> tuple[str, str, str] | None:
 def change(before: str | None, tls) -> str | None:
     """What changes in the certificate served, from the nginx.conf on disk to the manifest's; fingerprints
     and dates only, never key material. None: nothing."""
-    was = named_in(before or "")
+    return _change(named_in(before or ""), tls)
+
+
+def _change(was: tuple | None, tls) -> str | None:
     now = (tls.fingerprint, tls.not_after) if tls else None
     if was is None and now is None or (was and now and was[:2] == now):
         return None
@@ -247,26 +255,30 @@ def change(before: str | None, tls) -> str | None:
     return f"certificate renewed: sha256 {short(was[0])} (until {was[1]}) -> sha256 {short(now[0])} (until {now[1]})"
 
 
-RECORDED = "tls-recorded"  # in the state directory: the nginx.conf lines of the certificate the history has last
+RECORDED = "tls-recorded.json"  # in the state directory: the certificate the history has last
 
 
 def change_since_recorded(state_dir: Path, tls) -> str | None:
     """change() from the certificate the history recorded last to the one tls names."""
+    import json
+
     try:
-        before = (state_dir / RECORDED).read_text()
-    except FileNotFoundError:
-        before = None
-    return change(before, tls)
+        was = json.loads((state_dir / RECORDED).read_text())
+    except (FileNotFoundError, ValueError):
+        was = None
+    return _change((was["fingerprint"], was["not_after"]) if was else None, tls)
 
 
 def record(state_dir: Path, tls) -> None:
+    import json
+
     from .files import write_atomic
 
     if tls is None:
         (state_dir / RECORDED).unlink(missing_ok=True)
     else:
-        write_atomic(state_dir / RECORDED, f"# The user's certificate, valid until {tls.not_after}, sha256:\n"
-                                           f"#   {tls.fingerprint}\n# /run/swiftdeploy-tls/{tls.material}/\n", mode=0o600)
+        write_atomic(state_dir / RECORDED, json.dumps({"fingerprint": tls.fingerprint, "not_after": tls.not_after}),
+                     mode=0o600)
 
 
 def short(fingerprint: str) -> str:

@@ -8,7 +8,6 @@ acme/live name it: a process killed at any point leaves the old pair or the new 
 
 import datetime
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..certificates import ACME_DIR, CHALLENGE_DIR, write_pair
@@ -23,14 +22,8 @@ class AcmeError(SwiftDeployError):
     pass
 
 
-@dataclass(frozen=True)
-class Issued:
-    cert: Path
-    key: Path
-
-
-def obtain(acme, hosts, state_dir: Path, say=print) -> Issued:
-    """A certificate for hosts from acme.directory, its key new; written to state_dir/acme/{cert,key}.pem."""
+def obtain(acme, hosts, state_dir: Path) -> None:
+    """A certificate for hosts from acme.directory, its key new; acme/live under state_dir names the pair."""
     from acme import challenges, client, crypto_util, errors, messages
     import josepy
     import requests
@@ -78,7 +71,6 @@ def obtain(acme, hosts, state_dir: Path, say=print) -> Issued:
         for token in locals().get("tokens", []):
             (state_dir / CHALLENGE_DIR / token).unlink(missing_ok=True)
     write_pair(folder / "live", order.fullchain_pem.encode(), key_pem)
-    return Issued(folder / "live" / "cert.pem", folder / "live" / "key.pem")
 
 
 def _private_dir(path: Path) -> Path:

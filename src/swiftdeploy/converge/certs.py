@@ -14,7 +14,7 @@ def current(stack: Stack) -> certificates.Certificate | None:
     tls = stack.manifest.nginx.tls
     if tls is None:
         return None
-    certificates.resolve(stack.manifest, stack.root)  # an ACME stack's placeholder exists before the first order
+    certificates.ensure_placeholder(tls, stack.root)
     return certificates.check(tls, stack.root)
 
 

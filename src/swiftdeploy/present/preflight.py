@@ -176,8 +176,9 @@ def nginx_config_valid(root: Path, manifest: Manifest) -> str:
     mounts = {str(generated): "/etc/swiftdeploy"}
     if manifest.nginx.tls:  # the certificate copies the config names (doit init put them there)
         from ..certificates import CONTAINER_DIR, TLS_DIR
+        from ..secrets import SECRETS_DIR
 
-        mounts[str((root / ".swiftdeploy" / TLS_DIR).resolve())] = CONTAINER_DIR
+        mounts[str((root / SECRETS_DIR / TLS_DIR).resolve())] = CONTAINER_DIR
     status, output = engine.run_once(
         manifest.nginx.image, ["nginx", "-t", "-c", "/etc/swiftdeploy/nginx.conf"], mounts,
         # as the image runs it: root master, which chowns its temp dirs for the workers (CAP_CHOWN only)
