@@ -81,10 +81,10 @@ DEFAULT_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
 
 
 def residue(swarm: dict[str, str]) -> list[str]:
-    """Services, containers, networks and volumes on the swarm's nodes beyond a fresh node's: empty after a
+    """Services, secrets, configs, containers, networks and volumes on the swarm's nodes beyond a fresh node's: empty after a
     clean teardown."""
-    found = [f"service {name}" for name in docker(swarm["DOCKER_HOST"], "service", "ls", "--format",
-                                                   "{{.Name}}").stdout.split()]
+    found = [f"{kind} {name}" for kind in ("service", "secret", "config")
+             for name in docker(swarm["DOCKER_HOST"], kind, "ls", "--format", "{{.Name}}").stdout.split()]
     for node, host in node_hosts(swarm).items():
         found += [f"{node}: container {name}" for name in docker(host, "ps", "-a", "--format", "{{.Names}}").stdout.split()]
         found += [f"{node}: network {name}" for name in docker(host, "network", "ls", "--format", "{{.Name}}").stdout.split()

@@ -21,6 +21,7 @@ import requests
 import yaml
 
 from hostskit import ENGINE_DIR, engine_script, read_env, residue, stopped_nodes  # noqa: F401 - a fixture
+from pebblekit import pebble  # noqa: F401 - a fixture
 from registrykit import forget_local, registry, registry_client, thirdparty_images  # noqa: F401 - fixtures
 from stackkit import (SteadyLoad, edit_services, history, keep_private, kill_promote_stable_after, make_project, manifest_of, ok,
                       public_url, swiftdeploy)
@@ -399,3 +400,133 @@ def test_a_users_image_from_the_registry_is_pulled_by_every_node_rolled_out_and_
     kept = {project / ".swiftdeploy" / "secrets" / "DB_PASSWORD", project / ".swiftdeploy" / "registries" / registry.address}
     for value in (secret, registry.password):
         assert [str(p) for p in project.rglob("*") if p.is_file() and p not in kept and value.encode() in p.read_bytes()] == []
+
+
+class TimedLoad(SteadyLoad):
+    """SteadyLoad that also keeps when each failed request was sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed_at: list[float] = []
+
+    def ask(self):
+        sent = time.monotonic()
+        outcome = super().ask()
+        if outcome != 200:
+            self.failed_at.append(sent)
+        return outcome
+
+
+def tls_secrets(swarm, project) -> dict[str, bytes]:
+    """The stack's Swarm secrets: name -> what nginx's task reads at their target."""
+    name = manifest_of(project).project
+    [service] = swarm["manager"].services.list(filters={"name": f"{name}_nginx"})
+    nginx = nginx_container(swarm, project)
+    read = {}
+    for reference in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []:
+        code, out = nginx.exec_run(["cat", reference["File"]["Name"]])
+        assert code == 0, out
+        read[reference["SecretName"]] = out
+    return read
+
+
+def test_https_on_swarm_serves_the_pair_from_swarm_secrets_and_new_files_replace_nginx(swarm, project):
+    from stackkit import free_port
+    from tlskit import TestCA, served_fingerprint
+
+    ca = TestCA(project / "certs")
+    issued = ca.issue("site")
+    port = free_port()
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    document["nginx"]["tls"] = {"cert": "certs/site.pem", "key": "certs/site.key", "port": port, "hosts": ["localhost"]}
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    name = manifest_of(project).project
+    ok(swiftdeploy(project, "deploy"))
+    url = f"https://localhost:{port}"
+
+    answer = requests.get(url + "/", verify=str(ca.ca_file), timeout=10)
+    assert answer.status_code == 200 and answer.headers["X-Deployed-By"] == "swiftdeploy", answer.text
+    plain = requests.get(public_url(project) + "/x", allow_redirects=False, timeout=10)
+    assert plain.status_code == 301 and plain.headers["Location"] == f"https://127.0.0.1:{port}/x"
+    assert served_fingerprint(port) == issued.fingerprint
+    key = (project / "certs/site.key").read_bytes()
+    assert tls_secrets(swarm, project) == {f"{name}-tls-{secret}": data for secret, data in zip(
+        _pair_names(project), ((project / "certs/site.pem").read_bytes(), key))}
+    mounts = nginx_container(swarm, project).attrs["Mounts"]
+    assert not [m for m in mounts if "tls" in m.get("Source", "")], "the pair is no bind mount from the manager"
+    assert key not in (project / "generated" / "stack.yml").read_bytes()
+
+    renewed = ca.issue("site")
+    planned = swiftdeploy(project, "plan")
+    assert planned.returncode == 2 and "Certificate renewed" in planned.stdout and "Swarm secrets" in planned.stdout, planned.stdout
+    with TimedLoad(url, verify=str(ca.ca_file)) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        deployed = ok(swiftdeploy(project, "deploy"))
+        returned = time.monotonic()
+        time.sleep(1)
+    assert served_fingerprint(port) == renewed.fingerprint, deployed.stdout
+    only_the_served_pair(swarm, project)
+    nginx_replaced_in(swarm, project, load, started, returned, "new certificate files")
+
+    ok(swiftdeploy(project, "teardown"))
+    assert swarm["manager"].secrets.list() == []
+
+
+def only_the_served_pair(swarm, project) -> None:
+    name = manifest_of(project).project
+    assert set(tls_secrets(swarm, project)) == {f"{name}-tls-{secret}" for secret in _pair_names(project)}
+    assert sorted(s.name for s in swarm["manager"].secrets.list()) == sorted(
+        f"{name}-tls-{secret}" for secret in _pair_names(project)), "the old pair's secrets are removed"
+
+
+def nginx_replaced_in(swarm, project, load: TimedLoad, started: float, returned: float, what: str) -> None:
+    """A host-published nginx's task replaced stop-first: the new task cannot take the port until the old one let
+    it go, so for that moment connections are refused or cut in their handshake, and a request the old nginx
+    took as it stopped may get its 502 (its own track socket closed first): never after the command returned."""
+    gap = (max(load.failed_at) - min(load.failed_at)) if load.failed_at else 0.0
+    print(f"{what} on swarm (host-published nginx, replaced stop-first): the command took {returned - started:.1f} s; "
+          f"{load.total} https requests, outcomes {dict(load.outcomes)}, failures over {gap:.2f} s")
+    assert set(load.failures()) <= {"connection error: ConnectionError", "connection error: SSLError", 502}, (
+        load.outcomes, failed_requests(swarm, project))
+    assert all(started <= t <= returned for t in load.failed_at), (started, returned, load.failed_at)
+    assert load.outcomes[200] > 50, dict(load.outcomes)
+
+
+def test_on_swarm_a_certificate_is_obtained_over_http01_and_renewed_as_new_secrets(swarm, project, pebble):
+    from stackkit import free_port
+    from tlskit import served_fingerprint
+
+    server = pebble(http_port=manifest_of(project).nginx.port)
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    document["nginx"]["tls"] = {"acme": {"email": "ops@example.com", "directory": server.directory,
+                                         "ca_bundle": str(server.ca_bundle)}, "hosts": ["localhost"], "port": free_port()}
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    port = manifest_of(project).nginx.tls.port
+    deployed = ok(swiftdeploy(project, "deploy", timeout=600))
+    assert "issued: localhost" in deployed.stdout, deployed.stdout
+    roots = project / "pebble-root.pem"
+    roots.write_text(server.root_pem())
+    answer = requests.get(f"https://localhost:{port}/", verify=str(roots), timeout=10)
+    assert answer.status_code == 200 and answer.headers["X-Deployed-By"] == "swiftdeploy"
+    first = served_fingerprint(port)
+    only_the_served_pair(swarm, project)
+
+    with TimedLoad(f"https://localhost:{port}", verify=str(roots)) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        renewed = ok(swiftdeploy(project, "certs", "--renew", timeout=600))
+        returned = time.monotonic()
+        time.sleep(1)
+    assert "nginx serves the new certificate" in renewed.stdout, renewed.stdout
+    assert served_fingerprint(port) != first
+    only_the_served_pair(swarm, project)
+    nginx_replaced_in(swarm, project, load, started, returned, "certs --renew")
+    assert "No changes" in ok(swiftdeploy(project, "plan")).stdout
+
+
+def _pair_names(project) -> tuple[str, str]:
+    from swiftdeploy.certificates import resolve
+
+    material = resolve(manifest_of(project), project).nginx.tls.material
+    return f"{material[:12]}-cert", f"{material[:12]}-key"

@@ -47,15 +47,7 @@ MISTAKES = {
                                       "nginx/tls/hosts: ", "shop.example.com is not a name of the certificate"),
     "the https port is the http one": (lambda p, ca: with_tls(p, port=8080),
                                        "nginx/tls/port: ", "8080 is also nginx/port"),
-    "https on swarm": (lambda p, ca: _swarm(p),
-                       "nginx/tls: ", "runtime: swarm does not serve HTTPS yet"),
 }
-
-
-def _swarm(project):
-    document = yaml.safe_load((project / "manifest.yaml").read_text())
-    document["runtime"] = "swarm"
-    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 @pytest.fixture
@@ -126,3 +118,33 @@ def test_certs_shows_the_names_and_days_left_of_your_certificate_and_status_warn
     assert expiry_warning(stack, now) is None, "15 days ahead: no warning yet"
     ca.issue("site", days=-1, not_before_days=-20)
     assert expiry_warning(stack, now).startswith("certificate: nginx/tls/cert: "), "an expired one says so"
+
+
+def test_on_swarm_the_pair_is_two_secrets_named_by_their_content_and_new_files_are_a_new_nginx_task(tls_project):
+    project, ca = tls_project
+    document = yaml.safe_load((project / "manifest.yaml").read_text())
+    document["runtime"] = "swarm"
+    (project / "manifest.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def nginx_and_secrets():
+        run_doit(project, "init", check=True)
+        stack = yaml.safe_load((project / "generated" / "stack.yml").read_text())
+        return stack["services"]["nginx"], stack["secrets"]
+
+    nginx, secrets = nginx_and_secrets()
+    [copy] = (project / ".swiftdeploy" / "tls").iterdir()
+    assert {s["name"] for s in secrets.values()} == {f"swiftdeploy-tls-{copy.name[:12]}-cert",
+                                                      f"swiftdeploy-tls-{copy.name[:12]}-key"}
+    assert {s["file"] for s in secrets.values()} == {f"../.swiftdeploy/tls/{copy.name}/cert.pem",
+                                                      f"../.swiftdeploy/tls/{copy.name}/key.pem"}
+    assert [(s["target"], s["uid"], s["mode"]) for s in nginx["secrets"]] == [
+        (f"/run/swiftdeploy-tls/{copy.name}/cert.pem", "101", 0o400),
+        (f"/run/swiftdeploy-tls/{copy.name}/key.pem", "101", 0o400)], "where nginx.conf names them, nginx's alone"
+    assert not [v for v in nginx["volumes"] if "tls" in str(v)], "no bind mount of the pair from the manager"
+    assert {p["published"] for p in nginx["ports"]} == {8080, 8443}
+    assert b"PRIVATE" not in (project / "generated" / "stack.yml").read_bytes()
+
+    ca.issue("site")
+    renewed, renewed_secrets = nginx_and_secrets()
+    assert renewed["labels"]["io.swiftdeploy.spec"] != nginx["labels"]["io.swiftdeploy.spec"], "a new nginx task"
+    assert not {s["name"] for s in renewed_secrets.values()} & {s["name"] for s in secrets.values()}

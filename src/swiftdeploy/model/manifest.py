@@ -437,9 +437,6 @@ def _tls_problems(document: dict) -> list[str]:
         return [f"nginx/tls/{missing}: is required (or nginx/tls/acme, to have SwiftDeploy obtain the certificate)"]
     if port == document["nginx"]["port"]:
         return [f"nginx/tls/port: {port} is also nginx/port; plain http there redirects to https, so they must differ"]
-    if document.get("runtime") == "swarm":
-        return ["nginx/tls: runtime: swarm does not serve HTTPS yet (certificates as Swarm secrets are to come); "
-                "use runtime: compose"]
     return []
 
 

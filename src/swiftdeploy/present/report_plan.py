@@ -42,8 +42,7 @@ def plan_report(stack: Stack) -> PlanReport:
         lines += policy + [""]
     certificate = certificate_change(stack, target)
     if certificate:
-        how = ("nginx loads it through a validated, confirmed reload" if certificate.startswith("certificate renewed")
-               else "nginx's container is replaced, as its ports change: new connections are refused for a moment")
+        how = _how_nginx_takes(certificate, target.manifest)
         lines += [f"{certificate[0].upper()}{certificate[1:]}; {how}.", ""]
     if diffs:
         lines.append("Generated files that would change:")
@@ -123,3 +122,14 @@ def file_diffs(stack: Stack, outputs: dict[str, str]) -> list[str]:
                                     f"generated/{name} (from manifest.yaml)", n=1, lineterm="")
         lines += [f"  {line}" for line in diff]
     return lines
+
+
+def _how_nginx_takes(certificate: str, manifest) -> str:
+    if manifest.runtime == "swarm":
+        # a Swarm secret never changes: new files are new secrets, which only a new task gets
+        gap = (": new connections are refused for a moment (a host-published port goes to one task at a time)"
+               if manifest.swarm.publish_mode == "host" else ", the new one starting before the old one stops")
+        return f"nginx's task is replaced to take it as Swarm secrets{gap}"
+    if certificate.startswith("certificate renewed"):
+        return "nginx loads it through a validated, confirmed reload"
+    return "nginx's container is replaced, as its ports change: new connections are refused for a moment"

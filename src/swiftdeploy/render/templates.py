@@ -41,8 +41,8 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "grafana-dashboard.json": ("grafana-dashboard.json.j2", ("project", "services.canary.window_seconds")),
     # runtime: swarm only (see used_by)
     "stack.yml": ("stack.yml.j2", (
-        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "network", "opa", "log_volume",
-        "logs")),
+        "project", "runtime", "swarm", "services", "nginx.image", "nginx.port", "nginx.tls", "network", "opa",
+        "log_volume", "logs")),
 }
 # templates an output's template includes: a change to one re-renders that output too
 INCLUDES: dict[str, tuple[str, ...]] = {

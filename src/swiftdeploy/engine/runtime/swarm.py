@@ -138,6 +138,26 @@ class SwarmRuntime(AppInputs, EngineImages, EngineOutput):
                     run(self.force_argv(service), what=f"docker service update --force {service}", timeout=60)
         self.await_converged(services, wait_seconds)
         self.await_resolved([s for s in services if _role(definitions.get(s)) in APP_TRACKS])
+        if "nginx" in services:
+            self.remove_unused_secrets()
+
+    def remove_unused_secrets(self) -> None:
+        """A new certificate is a new pair of secrets (a secret never changes): the pairs no service of the stack
+        names any more go, once nginx runs with the new one. One a killed deploy left goes with the next."""
+        from docker.errors import APIError
+
+        api = engine.client().api
+        with engine.asking(f"listing the secrets of stack {self.project}"):
+            secrets = api.secrets(filters={"label": f"{STACK_LABEL}={self.project}"})
+            services = api.services(filters={"label": f"{STACK_LABEL}={self.project}"})
+        named = {reference.get("SecretID") for service in services
+                 for reference in service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
+        for secret in secrets:
+            if secret["ID"] not in named and secret["Spec"]["Name"].startswith(f"{self.project}-tls-"):
+                try:
+                    api.remove_secret(secret["ID"])
+                except APIError:  # named again meanwhile: a secret in use is never removed
+                    pass
 
     def partial_file(self, services, pins=None, health_probe: Path | None = None) -> str:
         """stack.yml with only `services`, each image in `pins` (reference -> repository@digest) pinned, and the
