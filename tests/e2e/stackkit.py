@@ -173,6 +173,21 @@ class SteadyLoad:
         return {k: v for k, v in self.outcomes.items() if k != 200}
 
 
+class TimedLoad(SteadyLoad):
+    """SteadyLoad that also keeps when each failed request was sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed_at: list[float] = []
+
+    def ask(self):
+        sent = time.monotonic()
+        outcome = super().ask()
+        if outcome != 200:
+            self.failed_at.append(sent)
+        return outcome
+
+
 def journal_steps(project) -> int:
     try:
         lines = (project / ".swiftdeploy" / "journal.jsonl").read_text().splitlines()

@@ -9,7 +9,7 @@ import pytest
 import requests
 import yaml
 
-from stackkit import (SteadyLoad, dropped, free_port, history, make_project, manifest_of, ok, public_url, remove_everything,
+from stackkit import (SteadyLoad, TimedLoad, dropped, free_port, history, make_project, manifest_of, ok, public_url, remove_everything,
                       swiftdeploy)
 from tlskit import TestCA, handshake, served_fingerprint
 
@@ -85,3 +85,40 @@ def test_https_with_the_users_certificate_keeps_every_behaviour_and_takes_new_fi
     events = [r for r in history(project) if r["event"] == "certificate"]
     assert [(e["change"], e["fingerprint"], e["source"]) for e in events] == [
         ("https turned on", issued.fingerprint, "files"), ("certificate renewed", renewed.fingerprint, "files")]
+
+
+@pytest.fixture
+def other_nginx_image(tls_project):
+    """The nginx image under a second name: a manifest that names it asks for a new nginx container."""
+    import docker
+
+    project, _, _ = tls_project
+    client = docker.from_env()
+    image = client.images.get(manifest_of(project).nginx.image)
+    image.tag("swiftdeploy-test/nginx", "other")
+    yield "swiftdeploy-test/nginx:other"
+    client.images.remove("swiftdeploy-test/nginx:other", noprune=True)
+
+
+def test_a_new_nginx_container_under_https_load_refuses_connections_for_a_moment_and_answers_no_error(
+        tls_project, other_nginx_image):
+    """A stop first moves nginx's public servers off their ports and lets the old workers answer what they took
+    (a plain QUIT also closed the track sockets those requests go through: 502s)."""
+    project, ca, _ = tls_project
+    ok(swiftdeploy(project, "deploy"))
+    manifest = project / "manifest.yaml"
+    document = yaml.safe_load(manifest.read_text())
+    document["nginx"]["image"] = other_nginx_image
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
+    with TimedLoad(https_url(project), threads=4, verify=str(ca.ca_file)) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        deployed = ok(swiftdeploy(project, "deploy"))
+        took = time.monotonic() - started
+        time.sleep(1)
+    gap = max(load.failed_at, default=0) - min(load.failed_at, default=0)
+    print(f"\nnginx replaced under https load: deploy took {took:.1f} s; {load.total} requests, outcomes "
+          f"{dict(load.outcomes)}, failures over {gap:.2f} s")
+    assert "replace" in deployed.stdout and "nginx" in deployed.stdout, deployed.stdout
+    assert set(load.failures()) <= {"connection error: ConnectionError", "connection error: SSLError"}, dropped(load, project)
+    assert load.outcomes[200] > 50, dict(load.outcomes)

@@ -226,3 +226,21 @@ def test_where_ipvs_exists_the_stack_can_use_swarms_virtual_ips_and_routing_mesh
     assert services["nginx"]["ports"][0]["mode"] == "ingress"
     assert services["nginx"]["deploy"]["endpoint_mode"] == "vip"  # Swarm refuses dnsrr with an ingress port
     assert services["nginx"]["deploy"]["update_config"]["order"] == "start-first"
+
+
+def test_every_dollar_in_nginx_command_is_escaped_for_compose_and_docker_stack(stable):
+    """Both interpolate ${...} in a compose file: a shell `$` must be `$$`, or docker stack deploy refuses the
+    file ("invalid interpolation format") where docker compose passed it on."""
+    import re
+
+    from swiftdeploy.model.manifest import Tls
+
+    tls = Tls(cert="c.pem", key="k.pem", port=8443, fingerprint="ab" * 32, material="cd" * 16,
+              not_after="2030-01-01T00:00:00Z")
+    with_tls = dataclasses.replace(stable, nginx=dataclasses.replace(stable.nginx, tls=tls))
+    for manifest in (stable, with_tls):
+        for output, runtime in (("docker-compose.yml", stable.runtime), ("stack.yml", "swarm")):
+            text = render(output, dataclasses.replace(manifest, runtime=runtime), TEMPLATES)
+            script = yaml.safe_load(text)["services"]["nginx"]["command"][2]
+            lone = [m.start() for m in re.finditer(r"\$+", script) if len(m.group()) % 2]
+            assert not lone, (output, [script[i - 30:i + 10] for i in lone])

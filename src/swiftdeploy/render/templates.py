@@ -46,8 +46,8 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # templates an output's template includes: a change to one re-renders that output too
 INCLUDES: dict[str, tuple[str, ...]] = {
-    "docker-compose.yml": ("nginx-logs.sh.j2",),
-    "stack.yml": ("nginx-logs.sh.j2",),
+    "docker-compose.yml": ("nginx-logs.sh.j2", "nginx-stop.sh.j2"),
+    "stack.yml": ("nginx-logs.sh.j2", "nginx-stop.sh.j2"),
 }
 SWARM_ONLY = ("stack.yml",)
 # outputs that also read the policy's revision (OPA mounts that revision's snapshot) and opa-config.yaml's
