@@ -149,3 +149,34 @@ def test_a_log_rotated_past_keep_between_two_reads_is_a_gap_not_silently_fewer_r
     assert "rotated more than logs.keep (2) times" in log.gap
     runtime.append(line(6.0) + "\n")
     assert [r.at for r in log.read()] == [6.0] and log.gap is None
+
+
+def test_a_rotation_in_the_middle_of_a_read_neither_repeats_nor_loses_a_request(tmp_path):
+    """rotate_logs runs in nginx's container beside the reader's script: here it moves the files just after the
+    script found name.1 (a `head` that rotates first, once). The read is taken again over the moved files."""
+    import shutil
+
+    runtime = LogRuntime(tmp_path)
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    armed = tmp_path / "armed"
+    (shims / "head").write_text(f'#!/bin/sh\nif [ -e "{armed}" ]; then rm -f "{armed}"; '
+                                f'mv -f "{runtime.log}.1" "{runtime.log}.2"; mv -f "{runtime.log}" "{runtime.log}.1"; fi\n'
+                                f'exec {shutil.which("head")} "$@"\n')
+    (shims / "head").chmod(0o755)
+    plain = runtime.exec
+    runtime.exec = lambda service, command: subprocess.run(
+        [*command[:4], str(runtime.log), *command[5:]], capture_output=True, text=True,
+        env={**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"})
+    log = requestlog.RequestLog(runtime, keep=2)
+    runtime.append(line(1.0) + "\n")
+    runtime.rotate(keep=2)
+    runtime.append(line(2.0) + "\n")
+    assert log.read() == []
+    runtime.append(line(3.0) + "\n")
+    armed.touch()
+    assert [r.at for r in log.read()] == [3.0] and log.gap is None
+    assert not armed.exists(), "the rotation ran during that read"
+    runtime.exec = plain
+    runtime.append(line(4.0) + "\n")  # nginx reopened its log: a new file
+    assert [r.at for r in log.read()] == [4.0] and log.gap is None

@@ -103,8 +103,20 @@ def _share(requests: list[Request]) -> float | None:
 # file nginx writes) and, past the first read, each file's bytes from its offset (the caller's for a file it
 # read before, else 0) to the size it listed. A file is its inode and its first line's checksum: a new log
 # may get the inode of the rotated file just dropped.
+# It lists the files' inodes before and after its scan: rotate_logs may move them meanwhile (name.1 to name.2,
+# then the log to name.1), and a file moved past the scan's position was skipped, or seen under another
+# name, so the read then is taken again (RequestLog.read).
 _READ_SCRIPT = r"""
 log=$1 keep=$2 position=$3 known=" $4 "
+inodes() {
+  i=$keep
+  while [ "$i" -ge 0 ]; do
+    file=$log; [ "$i" -eq 0 ] || file=$log.$i
+    stat -c %i "$file" 2>/dev/null || echo -
+    i=$((i - 1))
+  done | tr '\n' ' '
+}
+printf '\n== BEGIN %s\n' "$(inodes)"
 i=$keep
 while [ "$i" -ge 0 ]; do
   file=$log; [ "$i" -eq 0 ] || file=$log.$i
@@ -118,8 +130,9 @@ while [ "$i" -ge 0 ]; do
   printf '\n== %s %s %s %s\n' "$id" "$size" "$offset" "$rotation"
   [ "$position" = 1 ] || tail -c +$((offset + 1)) "$file" | head -c $((size - offset))
 done
-true
+printf '\n== END %s\n' "$(inodes)"
 """
+SCAN_ATTEMPTS = 5  # rotate_logs moves the files at most once a second; a scan takes milliseconds
 
 
 class RequestLog:
@@ -137,13 +150,21 @@ class RequestLog:
         """The requests appended since the last read; the first read only positions at the end."""
         position = self.offsets is None
         known = " ".join(f"{file}:{offset}" for file, offset in (self.offsets or {}).items())
-        result = self.runtime.exec(self.service, ["sh", "-c", _READ_SCRIPT, "sh", LOG_PATH, str(self.keep),
-                                                  "1" if position else "0", known])
-        if result.returncode != 0:
-            raise SwiftDeployError(f"could not read nginx's request log: "
-                                   f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")
+        for _ in range(SCAN_ATTEMPTS):
+            result = self.runtime.exec(self.service, ["sh", "-c", _READ_SCRIPT, "sh", LOG_PATH, str(self.keep),
+                                                      "1" if position else "0", known])
+            if result.returncode != 0:
+                raise SwiftDeployError(f"could not read nginx's request log: "
+                                       f"{(result.stderr.strip().splitlines() or ['exit ' + str(result.returncode)])[-1]}")
+            parts = result.stdout.split("\n== ")[1:]
+            if len(parts) >= 2 and parts[0].startswith("BEGIN ") and parts[-1].startswith("END ") and (
+                    parts[0].split()[1:] == parts[-1].split()[1:]):
+                break
+        else:
+            raise SwiftDeployError(f"could not read nginx's request log: its files moved during each of "
+                                   f"{SCAN_ATTEMPTS} reads in a row")
         offsets, text, writing = {}, [], None
-        for part in result.stdout.split("\n== ")[1:]:
+        for part in parts[1:-1]:
             header, _, data = part.partition("\n")
             file, *numbers = header.split()
             size, offset, rotation = (int(number) for number in numbers)
